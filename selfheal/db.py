@@ -1,0 +1,175 @@
+"""SQLite connections and migrations.
+
+Connections use WAL (readers never block the single writer), foreign keys, a busy timeout and
+`sqlite3.Row` rows. Migrations are numbered `NNNN_name.sql` files applied in order, each in
+one explicit transaction together with its `PRAGMA user_version` bump, so a failing migration
+leaves the database exactly as it was.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from selfheal.errors import UnavailableError
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+BUSY_TIMEOUT_MS = 10_000
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(ts: datetime | None = None) -> str:
+    """ISO-8601 UTC text with microseconds, sortable as a string."""
+    ts = ts or utcnow()
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=timezone.utc)
+    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
+    """Open a connection in autocommit mode; callers open transactions explicitly."""
+    path = Path(path)
+    try:
+        if readonly:
+            conn = sqlite3.connect(
+                f"file:{path}?mode=ro",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+            )
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+            )
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if not readonly:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.Error as exc:
+        raise UnavailableError(
+            f"cannot open database {path}: {exc}; check that SELFHEAL_HOME is writable",
+            code="database_unavailable",
+        ) from None
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, Path]]:
+    if not directory.is_dir():
+        raise UnavailableError(
+            f"migrations folder {directory} is missing; run selfheal from its checkout",
+            code="migrations_missing",
+        )
+    found: list[tuple[int, Path]] = []
+    for p in sorted(directory.glob("*.sql")):
+        m = _NAME.match(p.name)
+        if not m:
+            raise UnavailableError(
+                f"migration file name {p.name!r} must look like 0002_add_table.sql",
+                code="migrations_invalid",
+            )
+        found.append((int(m.group(1)), p))
+    numbers = [n for n, _ in found]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise UnavailableError(
+            f"migrations in {directory} must be numbered 0001, 0002, ... without gaps; "
+            f"found {numbers}",
+            code="migrations_invalid",
+        )
+    return found
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a script into complete statements (triggers with inner `;` stay whole)."""
+    statements: list[str] = []
+    buf = ""
+    for line in sql.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                statements.append(buf.strip())
+            buf = ""
+    if buf.strip() and not all(
+        ln.strip().startswith("--") or not ln.strip() for ln in buf.splitlines()
+    ):
+        raise ValueError(f"incomplete SQL statement at end of migration: {buf.strip()[:80]!r}")
+    return statements
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, directory: Path = MIGRATIONS_DIR) -> list[int]:
+    """Apply the pending migrations in order; return the numbers applied.
+
+    Each file runs inside BEGIN IMMEDIATE ... COMMIT with its user_version bump, so a
+    failure rolls the file back completely and the version stays where it was. Running it
+    again is a no-op; a database newer than the code is refused.
+    """
+    files = migration_files(directory)
+    applied: list[int] = []
+    current = schema_version(conn)
+    if current > len(files):
+        raise UnavailableError(
+            f"database schema version {current} is newer than this code knows "
+            f"({len(files)}); upgrade selfheal",
+            code="database_too_new",
+        )
+    for number, path in files:
+        if number <= current:
+            continue
+        statements = split_statements(path.read_text(encoding="utf-8"))
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-check inside the lock: another process may have migrated meanwhile.
+            if schema_version(conn) >= number:
+                conn.execute("ROLLBACK")
+                continue
+            for stmt in statements:
+                conn.execute(stmt)
+            conn.execute(f"PRAGMA user_version = {number}")
+        except BaseException as exc:
+            conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise UnavailableError(
+                    f"migration {path.name} failed: {exc}; the database was left at "
+                    f"version {number - 1}",
+                    code="migration_failed",
+                ) from None
+            raise
+        conn.execute("COMMIT")
+        applied.append(number)
+    return applied
+
+
+def open_db(path: Path | str) -> sqlite3.Connection:
+    """Connect and bring the schema up to date."""
+    conn = connect(path)
+    migrate(conn)
+    return conn

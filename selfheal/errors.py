@@ -1,0 +1,80 @@
+"""The error hierarchy. Every error carries a stable code, a message that names what was
+passed and what is allowed, and optional details. The API maps them to JSON bodies and the
+CLI to one stderr line and an exit code; nothing else catches them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SelfhealError(Exception):
+    """Base class. `code` is stable and documented in docs/troubleshooting.md."""
+
+    code = "selfheal_error"
+    http_status = 500
+
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class ConfigError(SelfhealError):
+    code = "invalid_setting"
+    http_status = 500
+
+
+class ValidationError(SelfhealError):
+    """Input that breaks the feature schema; `details` lists every problem."""
+
+    code = "validation_failed"
+    http_status = 422
+
+
+class DataError(SelfhealError):
+    """A data file or data set that cannot be used (CSV, target, columns)."""
+
+    code = "invalid_data"
+    http_status = 422
+
+
+class NotFoundError(SelfhealError):
+    code = "not_found"
+    http_status = 404
+
+
+class ConflictError(SelfhealError):
+    code = "conflict"
+    http_status = 409
+
+
+class RegistryError(SelfhealError):
+    code = "registry_error"
+    http_status = 409
+
+
+class IntegrityError(RegistryError):
+    """An artifact whose sha256 or library versions do not match its manifest."""
+
+    code = "artifact_integrity"
+    http_status = 500
+
+
+class NoModelError(SelfhealError):
+    code = "no_model"
+    http_status = 503
+
+
+class UnavailableError(SelfhealError):
+    code = "unavailable"
+    http_status = 503
+
+
+class GateRejected(SelfhealError):
+    code = "gate_rejected"
+    http_status = 409

@@ -1,0 +1,143 @@
+"""Operations shared by the CLI and the API: bootstrap, train, promote, rollback, status.
+
+`Home` binds one state root (SELFHEAL_HOME): its database and its registry. Registry events
+are recorded through `record_event`, which outside the server writes on the Home's own
+connection; the server passes its writer instead so that it stays the only writer.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from selfheal import datasets, db, store
+from selfheal.config import Settings
+from selfheal.registry import Registry
+from selfheal.schema import FeatureSchema, infer_schema
+from selfheal.training import train
+
+
+class Home:
+    def __init__(
+        self, settings: Settings, record_event: Callable[[dict[str, Any]], None] | None = None
+    ) -> None:
+        self.settings = settings
+        settings.home_path.mkdir(parents=True, exist_ok=True)
+        self.conn: sqlite3.Connection = db.open_db(settings.db_path)
+        self.registry = Registry(settings.registry_path, record_event or self._record_event)
+
+    def _record_event(self, event: dict[str, Any]) -> None:
+        with db.transaction(self.conn):
+            store.insert_event(self.conn, event)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+@dataclass(frozen=True)
+class Trained:
+    version: str
+    metrics: dict[str, Any]
+    promoted: bool
+    schema: FeatureSchema
+
+
+def train_version(
+    home: Home,
+    *,
+    data: Path | str | None = None,
+    target: str | None = None,
+    positive: str | None = None,
+    schema_path: Path | str | None = None,
+    classifier: str | None = None,
+    seed: int | None = None,
+    rows: int | None = None,
+    promote: bool = False,
+    actor: str = "cli",
+    reason: str = "",
+    trigger: str = "manual",
+) -> Trained:
+    """Train on a CSV (or fresh synthetic credit data), register, optionally promote."""
+    s = home.settings
+    seed = s.seed if seed is None else seed
+    declared = FeatureSchema.from_file(schema_path) if schema_path else None
+    if data is None:
+        if target is not None or positive is not None:
+            from selfheal.errors import DataError
+
+            raise DataError("--target and --positive need --data CSV", code="invalid_arguments")
+        frame = datasets.generate(rows or s.bootstrap_rows, seed=seed)
+        y = frame.pop(datasets.TARGET).to_numpy()
+        declared = declared or datasets.CREDIT_SCHEMA
+        schema = infer_schema(frame, target=datasets.TARGET, declared=declared)
+        source = f"synthetic credit data, seed {seed}"
+    else:
+        if target is None:
+            from selfheal.errors import DataError
+
+            raise DataError(
+                "--data needs --target COLUMN naming the label column", code="invalid_arguments"
+            )
+        loaded = datasets.load_csv(data, target=target, positive=positive, schema=declared)
+        frame, y = loaded.features, loaded.y
+        schema = infer_schema(frame, target=target, positive=loaded.positive, declared=declared)
+        source = str(data)
+    result = train(frame, y, schema, classifier=classifier or s.classifier, seed=seed)
+    parent = home.registry.production()
+    version = home.registry.register(
+        pipeline=result.pipeline,
+        schema=schema,
+        metrics=result.metrics,
+        threshold=result.threshold,
+        reference=result.reference,
+        reference_scores=result.reference_scores,
+        params=result.params,
+        data={**result.data, "source": source},
+        calibrator=result.calibrator,
+        parent=parent,
+        trigger=trigger,
+        reason=reason or f"trained from {source}",
+        actor=actor,
+    )
+    if promote:
+        home.registry.promote(version, reason=reason or f"trained from {source}", actor=actor)
+    return Trained(version=version, metrics=result.metrics, promoted=promote, schema=schema)
+
+
+def bootstrap(home: Home, *, actor: str = "init") -> str | None:
+    """Make sure a production model exists: train and promote v0001 on synthetic data when
+    the registry has none. Returns the version created, or None when one already served."""
+    if home.registry.production() is not None:
+        return None
+    trained = train_version(
+        home,
+        promote=True,
+        actor=actor,
+        trigger="bootstrap",
+        reason="bootstrap: first model on synthetic credit data",
+    )
+    return trained.version
+
+
+def status(home: Home) -> dict[str, Any]:
+    reg = home.registry
+    pointer = reg.pointer()
+    versions = reg.list()
+    conn = home.conn
+    out: dict[str, Any] = {
+        "home": str(home.settings.home_path.resolve()),
+        "database": str(home.settings.db_path.resolve()),
+        "schema_version": db.schema_version(conn),
+        "production": pointer,
+        "versions": len(versions),
+        "predictions": store.count_predictions(conn, None),
+        "labels": int(conn.execute("SELECT COUNT(*) FROM labels").fetchone()[0]),
+        "recent_events": store.recent_events(conn, 5),
+    }
+    if pointer:
+        meta = reg.meta(pointer["version"])
+        out["production_metrics"] = meta.get("metrics")
+    return out

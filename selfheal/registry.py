@@ -1,0 +1,502 @@
+"""File-based model registry.
+
+Layout under the registry root::
+
+    v0001/model.joblib      the fitted Pipeline (joblib)
+    v0001/meta.json         manifest: sha256 of every file, metrics, schema, params, lineage,
+                            training-data fingerprint, library versions, status, gate results
+    v0001/reference.npz     up to 5,000 training rows (+ target) and out-of-sample scores
+    v0001/sketch.npz        the drift reference sketch (selfheal.drift)
+    production.json         pointer {version, previous, promoted_at, reason, actor, history}
+    .lock                   flock(2) lock serialising allocation and pointer changes
+
+Versions are write-once: a version folder is assembled under a temporary name and renamed
+into place while the lock is held, and its files are made read-only. The pointer is replaced
+atomically (temp file, fsync, os.replace, fsync of the folder). Loading checks every sha256
+and the scikit-learn version before `joblib.load` touches the file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+import sklearn
+
+from selfheal.db import iso
+from selfheal.errors import IntegrityError, NotFoundError, RegistryError
+from selfheal.schema import FeatureSchema
+
+VERSION_RE = re.compile(r"^v(\d{4,})$")
+STATUSES = ("production", "candidate", "archived", "rejected")
+EventSink = Callable[[dict[str, Any]], None]
+
+
+def check_version_name(name: str) -> str:
+    """A version name from outside must look like v0001: never a path."""
+    if not isinstance(name, str) or not VERSION_RE.match(name):
+        raise RegistryError(
+            f"invalid version name {name!r}: versions look like v0001",
+            code="invalid_version",
+        )
+    return name
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "joblib": joblib.__version__,
+    }
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+# -- reference sample storage (npz without pickle) ---------------------------------------
+def save_reference(
+    path: Path, frame: pd.DataFrame, scores: np.ndarray, schema: FeatureSchema
+) -> None:
+    arrays: dict[str, np.ndarray] = {
+        "columns": np.array(list(frame.columns), dtype=str),
+        "scores": np.asarray(scores, dtype=np.float64),
+    }
+    cat = set(schema.categorical)
+    for i, c in enumerate(frame.columns):
+        col = frame[c]
+        if c in cat:
+            null = col.isna().to_numpy()
+            arrays[f"c{i}"] = np.array(
+                ["" if n else str(v) for v, n in zip(col, null, strict=True)], dtype=str
+            )
+            arrays[f"n{i}"] = null
+        else:
+            arrays[f"c{i}"] = col.to_numpy(dtype=np.float64, na_value=np.nan)
+    with path.open("wb") as fh:
+        np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
+
+
+def load_reference(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        columns = [str(c) for c in z["columns"]]
+        data: dict[str, Any] = {}
+        for i, c in enumerate(columns):
+            values = z[f"c{i}"]
+            if f"n{i}" in z.files:
+                null = z[f"n{i}"]
+                obj = values.astype(object)
+                obj[null] = None
+                data[c] = obj
+            else:
+                data[c] = values
+        return pd.DataFrame(data, columns=columns), np.asarray(z["scores"])
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """An immutable serving handle: swapping models replaces the whole object."""
+
+    version: str
+    pipeline: Any
+    schema: FeatureSchema
+    threshold: float
+    meta: dict[str, Any]
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.pipeline.predict_proba(X)[:, 1], dtype=np.float64)
+
+
+class Registry:
+    def __init__(self, root: Path | str, record_event: EventSink | None = None) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._record = record_event
+        self._thread_lock = threading.RLock()
+        self._cache: dict[str, LoadedModel] = {}
+
+    # -- locking -------------------------------------------------------------------------
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Serialise against other threads (RLock) and other processes (flock)."""
+        with self._thread_lock:
+            with (self.root / ".lock").open("a+") as fh:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    def _event(
+        self,
+        event: str,
+        version: str | None,
+        previous: str | None,
+        reason: str,
+        actor: str,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        if self._record is not None:
+            self._record(
+                {
+                    "event": event,
+                    "version": version,
+                    "previous_version": previous,
+                    "reason": reason,
+                    "actor": actor,
+                    "details": details or {},
+                    "created_at": iso(),
+                }
+            )
+
+    # -- versions ------------------------------------------------------------------------
+    def version_names(self) -> list[str]:
+        names = [p.name for p in self.root.iterdir() if p.is_dir() and VERSION_RE.match(p.name)]
+        return sorted(names, key=lambda n: int(n[1:]))
+
+    def path(self, version: str) -> Path:
+        check_version_name(version)
+        p = self.root / version
+        if not (p / "meta.json").is_file():
+            raise NotFoundError(
+                f"model version {version} does not exist; `selfheal models` lists the versions",
+                code="unknown_version",
+            )
+        return p
+
+    def meta(self, version: str) -> dict[str, Any]:
+        try:
+            meta: dict[str, Any] = json.loads((self.path(version) / "meta.json").read_text())
+        except json.JSONDecodeError as exc:
+            raise IntegrityError(f"{version}/meta.json is corrupt: {exc.msg}") from None
+        return meta
+
+    def register(
+        self,
+        *,
+        pipeline: Any,
+        schema: FeatureSchema,
+        metrics: dict[str, Any],
+        threshold: float,
+        reference: pd.DataFrame,
+        reference_scores: np.ndarray,
+        params: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        calibrator: dict[str, Any] | None = None,
+        parent: str | None = None,
+        trigger: str = "manual",
+        reason: str = "",
+        status: str = "candidate",
+        gates: list[dict[str, Any]] | None = None,
+        actor: str = "cli",
+    ) -> str:
+        """Write a new write-once version and return its name (v0001, v0002, ...)."""
+        from selfheal.drift import build_sketch  # local: drift imports numpy-heavy code
+
+        if status not in ("candidate", "rejected"):
+            raise RegistryError(
+                f"a new version's status must be candidate or rejected, not {status!r}"
+            )
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))
+        try:
+            joblib.dump(pipeline, staging / "model.joblib", compress=3)
+            save_reference(staging / "reference.npz", reference, reference_scores, schema)
+            feats = reference[schema.names]
+            sketch = build_sketch(
+                feats,
+                numeric=schema.numeric,
+                categorical=schema.categorical,
+                scores=np.asarray(reference_scores, dtype=np.float64),
+            )
+            sketch.save(staging / "sketch.npz")
+            files = {
+                n: sha256_file(staging / n) for n in ("model.joblib", "reference.npz", "sketch.npz")
+            }
+            meta: dict[str, Any] = {
+                "created_at": iso(),
+                "sha256": files,
+                "metrics": metrics,
+                "threshold": float(threshold),
+                "schema": schema.to_dict(),
+                "params": params or {},
+                "data": data or {},
+                "calibrator": calibrator,
+                "libraries": library_versions(),
+                "parent": parent,
+                "trigger": trigger,
+                "reason": reason,
+                "status": status,
+                "gates": gates or [],
+            }
+            with self._locked():
+                names = self.version_names()
+                number = int(names[-1][1:]) + 1 if names else 1
+                version = f"v{number:04d}"
+                meta["version"] = version
+                (staging / "meta.json").write_text(
+                    json.dumps(meta, indent=2, sort_keys=True, allow_nan=False) + "\n"
+                )
+                for f in staging.iterdir():
+                    with f.open("rb") as fh:
+                        os.fsync(fh.fileno())
+                    f.chmod(0o444)
+                # rename(2) onto a missing name is atomic; the lock makes the name ours.
+                os.rename(staging, self.root / version)
+                _fsync_dir(self.root)
+                self._event(
+                    "rejected" if status == "rejected" else "registered",
+                    version,
+                    parent,
+                    reason or f"registered by {actor}",
+                    actor,
+                    {"metrics": metrics, "trigger": trigger, **({"gates": gates} if gates else {})},
+                )
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return version
+
+    def verify(self, version: str) -> dict[str, Any]:
+        """Check every file's sha256 and the scikit-learn version; return the meta."""
+        meta = self.meta(version)
+        base = self.path(version)
+        for name, digest in (meta.get("sha256") or {}).items():
+            f = base / name
+            if not f.is_file():
+                raise IntegrityError(
+                    f"{version}/{name} is missing; restore the registry from "
+                    f"backup or register a new version"
+                )
+            actual = sha256_file(f)
+            if actual != digest:
+                raise IntegrityError(
+                    f"{version}/{name} has sha256 {actual[:12]}..., but its manifest says "
+                    f"{digest[:12]}...; the artifact was modified, refusing to load it",
+                    details={"version": version, "file": name},
+                )
+        trained = (meta.get("libraries") or {}).get("scikit-learn")
+        if trained != sklearn.__version__:
+            raise IntegrityError(
+                f"{version} was trained with scikit-learn {trained}, but {sklearn.__version__} "
+                f"is installed; retrain it (`selfheal train`) or install scikit-learn=={trained}",
+                code="library_mismatch",
+                details={"version": version, "trained": trained, "running": sklearn.__version__},
+            )
+        return meta
+
+    def load(self, version: str) -> LoadedModel:
+        with self._thread_lock:
+            if version in self._cache:
+                return self._cache[version]
+        meta = self.verify(version)
+        pipeline = joblib.load(self.path(version) / "model.joblib")
+        model = LoadedModel(
+            version=version,
+            pipeline=pipeline,
+            schema=FeatureSchema.from_dict(meta["schema"]),
+            threshold=float(meta.get("threshold", 0.5)),
+            meta=meta,
+        )
+        with self._thread_lock:
+            self._cache[version] = model
+        return model
+
+    def reference(self, version: str) -> tuple[pd.DataFrame, np.ndarray]:
+        self.verify(version)
+        return load_reference(self.path(version) / "reference.npz")
+
+    def sketch_path(self, version: str) -> Path:
+        return self.path(version) / "sketch.npz"
+
+    # -- the production pointer ----------------------------------------------------------
+    @property
+    def pointer_path(self) -> Path:
+        return self.root / "production.json"
+
+    def pointer(self) -> dict[str, Any] | None:
+        try:
+            data: dict[str, Any] = json.loads(self.pointer_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except json.JSONDecodeError as exc:
+            raise IntegrityError(
+                f"{self.pointer_path} is corrupt ({exc.msg}); restore it from "
+                f"backup or run `selfheal promote VERSION`"
+            ) from None
+        return data
+
+    def production(self) -> str | None:
+        p = self.pointer()
+        return p["version"] if p else None
+
+    def promote(
+        self,
+        version: str,
+        *,
+        reason: str = "",
+        actor: str = "cli",
+        force: bool = False,
+        details: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        check_version_name(version)
+        with self._locked():
+            meta = self.verify(version)
+            if meta.get("status") == "rejected" and not force:
+                raise RegistryError(
+                    f"{version} was rejected by the evaluation gates; pass --force (API: "
+                    f'"force": true) to promote it anyway',
+                    code="version_rejected",
+                )
+            current = self.pointer()
+            if current and current["version"] == version:
+                raise RegistryError(
+                    f"{version} is already in production", code="already_production"
+                )
+            history = list(current.get("history", [])) if current else []
+            if current:
+                history.append(current["version"])
+            served = list(current.get("served", [])) if current else []
+            pointer: dict[str, Any] = {
+                "version": version,
+                "previous": current["version"] if current else None,
+                "promoted_at": iso(),
+                "reason": reason or f"promoted by {actor}",
+                "actor": actor,
+                "history": history[-100:],
+                "served": sorted(set(served) | {version}, key=lambda n: int(n[1:])),
+            }
+            atomic_write_json(self.pointer_path, pointer)
+            self._event("promoted", version, pointer["previous"], pointer["reason"], actor, details)
+        return pointer
+
+    def rollback(
+        self,
+        *,
+        to: str | None = None,
+        reason: str = "",
+        actor: str = "cli",
+        details: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Return production to the previous version (or `to`). The version rolled back
+        from is not pushed onto the history, so a second rollback goes further back."""
+        if to is not None:
+            check_version_name(to)
+        with self._locked():
+            current = self.pointer()
+            if not current:
+                raise RegistryError(
+                    "there is no production model to roll back; run "
+                    "`selfheal init` or `selfheal promote VERSION`",
+                    code="no_production",
+                )
+            history = list(current.get("history", []))
+            if to is None:
+                if not history:
+                    raise RegistryError(
+                        f"{current['version']} has no previous production "
+                        f"version to roll back to; use --to VERSION",
+                        code="no_previous",
+                    )
+                target = history.pop()
+            else:
+                if to == current["version"]:
+                    raise RegistryError(f"{to} is already in production", code="already_production")
+                if to in history:
+                    history = history[: len(history) - 1 - history[::-1].index(to)]
+                target = to
+            self.verify(target)
+            pointer: dict[str, Any] = {
+                "version": target,
+                "previous": current["version"],
+                "promoted_at": iso(),
+                "reason": reason or f"rolled back by {actor}",
+                "actor": actor,
+                "history": history,
+                "served": sorted(
+                    set(current.get("served", [])) | {target}, key=lambda n: int(n[1:])
+                ),
+            }
+            atomic_write_json(self.pointer_path, pointer)
+            self._event(
+                "rolled_back", target, current["version"], pointer["reason"], actor, details
+            )
+        return pointer
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every version with its status, newest last."""
+        pointer = self.pointer() or {}
+        served = set(pointer.get("served", []))
+        rows: list[dict[str, Any]] = []
+        for name in self.version_names():
+            try:
+                meta = self.meta(name)
+            except IntegrityError as exc:
+                rows.append({"version": name, "status": "corrupt", "error": exc.message})
+                continue
+            if name == pointer.get("version"):
+                status = "production"
+            elif meta.get("status") == "rejected":
+                status = "rejected"
+            elif name in served:
+                status = "archived"
+            else:
+                status = "candidate"
+            m = meta.get("metrics") or {}
+            rows.append(
+                {
+                    "version": name,
+                    "status": status,
+                    "created_at": meta.get("created_at"),
+                    "parent": meta.get("parent"),
+                    "trigger": meta.get("trigger"),
+                    "reason": meta.get("reason"),
+                    "classifier": (meta.get("params") or {}).get("classifier"),
+                    "metrics": {k: m.get(k) for k in ("f1", "auc", "brier", "precision", "recall")},
+                    "rows": (meta.get("data") or {}).get("rows"),
+                }
+            )
+        return rows

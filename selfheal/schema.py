@@ -1,0 +1,548 @@
+"""Feature schema: what a record must look like, and how far it may stray.
+
+Each feature is numeric or categorical. Two kinds of bounds:
+
+* **Hard bounds** (`min`/`max`, closed category `levels`) are declared, never inferred: by a
+  schema file (`--schema`) or by the demo's own schema. A value outside them is impossible and
+  is rejected.
+* **Soft ranges** (`soft_min`/`soft_max`, seen `levels`) are what the training data showed.
+  A value outside them is accepted, because real traffic moves and refusing it would hide the
+  drift we exist to see; the record is flagged out-of-range and the monitor counts it.
+
+Validation reports every problem, each as `{"field", "problem", "message"}`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from selfheal.errors import DataError, ValidationError
+
+NUMERIC = "numeric"
+CATEGORICAL = "categorical"
+
+# Problem codes, documented in docs/troubleshooting.md.
+MISSING = "missing"
+UNKNOWN_FIELD = "unknown_field"
+WRONG_TYPE = "wrong_type"
+NOT_FINITE = "not_finite"
+NULL = "null"
+BELOW_MIN = "below_min"
+ABOVE_MAX = "above_max"
+UNKNOWN_CATEGORY = "unknown_category"
+NOT_AN_OBJECT = "not_an_object"
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    kind: str
+    min: float | None = None  # hard bounds (declared)
+    max: float | None = None
+    soft_min: float | None = None  # soft range (seen in training)
+    soft_max: float | None = None
+    levels: tuple[str, ...] = ()  # categorical: declared or seen levels
+    closed: bool = False  # categorical: unknown levels rejected (only when declared)
+    nullable: bool = False  # null accepted (imputed by the model pipeline)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["levels"] = list(self.levels)
+        return {k: v for k, v in d.items() if v not in (None, (), [])}
+
+    @classmethod
+    def from_dict(cls, name: str, d: Mapping[str, Any], *, where: str = "schema") -> Feature:
+        if not isinstance(d, Mapping):
+            raise DataError(
+                f"{where}: feature {name!r} must be an object like "
+                '{"type": "numeric", "min": 0, "max": 10}'
+            )
+        kind = d.get("type", d.get("kind"))
+        if kind not in (NUMERIC, CATEGORICAL):
+            raise DataError(
+                f'{where}: feature {name!r} has type {kind!r}; use "numeric" or "categorical"'
+            )
+        allowed = {
+            "type",
+            "kind",
+            "min",
+            "max",
+            "soft_min",
+            "soft_max",
+            "levels",
+            "closed",
+            "nullable",
+            "name",
+        }
+        extra = sorted(set(d) - allowed)
+        if extra:
+            raise DataError(
+                f"{where}: feature {name!r} has unknown key(s) {extra}; "
+                f"allowed keys are {sorted(allowed - {'kind', 'name'})}"
+            )
+
+        def num(key: str) -> float | None:
+            v = d.get(key)
+            if v is None:
+                return None
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise DataError(f"{where}: {name}.{key} must be a finite number, got {v!r}")
+            return float(v)
+
+        levels = d.get("levels") or ()
+        if not isinstance(levels, (list, tuple)) or not all(isinstance(x, str) for x in levels):
+            raise DataError(f"{where}: {name}.levels must be a list of strings")
+        closed = bool(d.get("closed", False))
+        if kind == NUMERIC and (levels or closed):
+            raise DataError(f"{where}: numeric feature {name!r} cannot have levels")
+        if kind == CATEGORICAL and closed and not levels:
+            raise DataError(f"{where}: {name!r} is closed but declares no levels")
+        lo, hi = num("min"), num("max")
+        if lo is not None and hi is not None and lo > hi:
+            raise DataError(f"{where}: {name}.min ({lo}) is greater than max ({hi})")
+        return cls(
+            name=name,
+            kind=kind,
+            min=lo,
+            max=hi,
+            soft_min=num("soft_min"),
+            soft_max=num("soft_max"),
+            levels=tuple(levels),
+            closed=closed,
+            nullable=bool(d.get("nullable", False)),
+        )
+
+
+@dataclass(frozen=True)
+class Validated:
+    """One valid record: values in schema order, plus the fields outside the soft range."""
+
+    values: tuple[Any, ...]
+    record: dict[str, Any]
+    out_of_range: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FeatureSchema:
+    features: tuple[Feature, ...]
+    target: str = "default"
+    positive: str | None = None  # the source value that means class 1, when not 0/1
+    _index: dict[str, Feature] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.features:
+            raise DataError("a schema needs at least one feature")
+        names = [f.name for f in self.features]
+        if len(set(names)) != len(names):
+            raise DataError(f"duplicate feature names in schema: {names}")
+        self._index.update({f.name: f for f in self.features})
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def numeric(self) -> list[str]:
+        return [f.name for f in self.features if f.kind == NUMERIC]
+
+    @property
+    def categorical(self) -> list[str]:
+        return [f.name for f in self.features if f.kind == CATEGORICAL]
+
+    def __getitem__(self, name: str) -> Feature:
+        return self._index[name]
+
+    # -- serialisation -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "positive": self.positive,
+            "features": {
+                f.name: {
+                    "type": f.kind,
+                    **{k: v for k, v in f.to_dict().items() if k not in ("name", "kind")},
+                }
+                for f in self.features
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, where: str = "schema") -> FeatureSchema:
+        if not isinstance(d, Mapping) or not isinstance(d.get("features"), Mapping):
+            raise DataError(
+                f'{where}: expected an object with a "features" object, e.g. '
+                '{"features": {"age": {"type": "numeric", "min": 18}}}'
+            )
+        feats = tuple(Feature.from_dict(str(k), v, where=where) for k, v in d["features"].items())
+        return cls(
+            features=feats, target=str(d.get("target") or "default"), positive=d.get("positive")
+        )
+
+    @classmethod
+    def from_file(cls, path: Path | str) -> FeatureSchema:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise DataError(f"schema file {path} does not exist", code="file_not_found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"cannot read schema file {path}: {exc}") from None
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"schema file {path} is not valid JSON: {exc.msg} at line "
+                f"{exc.lineno}; fix the file"
+            ) from None
+        return cls.from_dict(data, where=str(path))
+
+    # -- validation of one record ------------------------------------------------------
+    def validate_record(self, record: Any) -> tuple[Validated | None, list[dict[str, Any]]]:
+        """Check one record. Return `(Validated, [])` or `(None, problems)` with every problem."""
+        if not isinstance(record, Mapping):
+            return None, [
+                _problem(
+                    None,
+                    NOT_AN_OBJECT,
+                    f"each record must be a JSON object of features, got {_json_type(record)}",
+                )
+            ]
+        problems: list[dict[str, Any]] = []
+        values: list[Any] = []
+        out: list[str] = []
+        for f in self.features:
+            if f.name not in record:
+                problems.append(
+                    _problem(f.name, MISSING, f"field {f.name!r} is required ({f.kind})")
+                )
+                continue
+            v = record[f.name]
+            if v is None:
+                if f.nullable:
+                    values.append(None)
+                else:
+                    problems.append(
+                        _problem(
+                            f.name,
+                            NULL,
+                            f"field {f.name!r} is null; send a "
+                            f"{'number' if f.kind == NUMERIC else 'string'}",
+                        )
+                    )
+                continue
+            if f.kind == NUMERIC:
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    problems.append(
+                        _problem(
+                            f.name,
+                            WRONG_TYPE,
+                            f"field {f.name!r} must be a number, got {_json_type(v)} {_short(v)}",
+                        )
+                    )
+                    continue
+                x = float(v)
+                if not math.isfinite(x):
+                    problems.append(
+                        _problem(f.name, NOT_FINITE, f"field {f.name!r} must be finite, got {v!r}")
+                    )
+                    continue
+                if f.min is not None and x < f.min:
+                    problems.append(
+                        _problem(
+                            f.name,
+                            BELOW_MIN,
+                            f"field {f.name!r} is {_num(x)}, below the minimum {_num(f.min)}",
+                        )
+                    )
+                    continue
+                if f.max is not None and x > f.max:
+                    problems.append(
+                        _problem(
+                            f.name,
+                            ABOVE_MAX,
+                            f"field {f.name!r} is {_num(x)}, above the maximum {_num(f.max)}",
+                        )
+                    )
+                    continue
+                if (f.soft_min is not None and x < f.soft_min) or (
+                    f.soft_max is not None and x > f.soft_max
+                ):
+                    out.append(f.name)
+                values.append(x)
+            else:
+                if not isinstance(v, str):
+                    problems.append(
+                        _problem(
+                            f.name,
+                            WRONG_TYPE,
+                            f"field {f.name!r} must be a string, got {_json_type(v)} {_short(v)}",
+                        )
+                    )
+                    continue
+                if f.levels and v not in f.levels:
+                    if f.closed:
+                        problems.append(
+                            _problem(
+                                f.name,
+                                UNKNOWN_CATEGORY,
+                                f"field {f.name!r} is {_short(v)}; allowed values are "
+                                f"{', '.join(f.levels[:20])}{' ...' if len(f.levels) > 20 else ''}",
+                            )
+                        )
+                        continue
+                    out.append(f.name)
+                values.append(v)
+        known = self._index
+        for key in record:
+            if key not in known:
+                problems.append(
+                    _problem(
+                        str(key),
+                        UNKNOWN_FIELD,
+                        f"field {key!r} is not a "
+                        f"feature of this model; expected {', '.join(self.names)}",
+                    )
+                )
+        if problems:
+            return None, problems
+        clean = {f.name: val for f, val in zip(self.features, values, strict=True)}
+        return Validated(tuple(values), clean, tuple(out)), []
+
+    def check_record(self, record: Any) -> Validated:
+        valid, problems = self.validate_record(record)
+        if valid is None:
+            raise ValidationError(_summary(problems), details=problems)
+        return valid
+
+    # -- validation of a training frame ------------------------------------------------
+    def validate_frame(self, frame: pd.DataFrame, *, limit: int = 5) -> list[dict[str, Any]]:
+        """Every problem in a frame, one entry per (field, problem) with a count and rows."""
+        problems: list[dict[str, Any]] = []
+        cols = set(frame.columns)
+        for f in self.features:
+            if f.name not in cols:
+                problems.append(
+                    {
+                        **_problem(f.name, MISSING, f"column {f.name!r} is missing"),
+                        "count": len(frame),
+                    }
+                )
+                continue
+            col = frame[f.name]
+            null = col.isna().to_numpy()
+            if null.any() and not f.nullable:
+                problems.append(_frame_problem(f.name, NULL, null, "empty value(s)", limit))
+            if f.kind == NUMERIC:
+                if not (pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)):
+                    problems.append(
+                        {
+                            **_problem(
+                                f.name,
+                                WRONG_TYPE,
+                                f"column {f.name!r} must be numeric, has dtype {col.dtype}",
+                            ),
+                            "count": int((~null).sum()),
+                        }
+                    )
+                    continue
+                x = col.to_numpy(dtype=float, na_value=np.nan)
+                inf = np.isinf(x)
+                if inf.any():
+                    problems.append(
+                        _frame_problem(f.name, NOT_FINITE, inf, "infinite value(s)", limit)
+                    )
+                with np.errstate(invalid="ignore"):
+                    if f.min is not None:
+                        low = x < f.min
+                        if low.any():
+                            problems.append(
+                                _frame_problem(
+                                    f.name,
+                                    BELOW_MIN,
+                                    low,
+                                    f"value(s) below the minimum {_num(f.min)}",
+                                    limit,
+                                )
+                            )
+                    if f.max is not None:
+                        high = x > f.max
+                        if high.any():
+                            problems.append(
+                                _frame_problem(
+                                    f.name,
+                                    ABOVE_MAX,
+                                    high,
+                                    f"value(s) above the maximum {_num(f.max)}",
+                                    limit,
+                                )
+                            )
+            else:
+                present = col[~null]
+                bad_type = ~present.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+                if bad_type.any():
+                    mask = np.zeros(len(col), dtype=bool)
+                    mask[np.flatnonzero(~null)[bad_type]] = True
+                    problems.append(
+                        _frame_problem(f.name, WRONG_TYPE, mask, "non-string value(s)", limit)
+                    )
+                if f.closed and f.levels:
+                    unknown = ~col.isin(f.levels).to_numpy() & ~null
+                    if unknown.any():
+                        problems.append(
+                            _frame_problem(
+                                f.name,
+                                UNKNOWN_CATEGORY,
+                                unknown,
+                                f"value(s) outside the declared levels {list(f.levels)[:10]}",
+                                limit,
+                            )
+                        )
+        return problems
+
+    # -- conversion for the model ------------------------------------------------------
+    def to_matrix(self, rows: Sequence[Sequence[Any]]) -> np.ndarray:
+        """Rows of values in schema order -> the array the model pipeline takes.
+
+        All-numeric schemas give float64 (None -> NaN); mixed ones give an object array.
+        """
+        if not self.categorical:
+            return np.array(
+                [[np.nan if v is None else v for v in r] for r in rows], dtype=np.float64
+            ).reshape(len(rows), len(self.features))
+        arr = np.empty((len(rows), len(self.features)), dtype=object)
+        for j, f in enumerate(self.features):
+            col = [r[j] for r in rows]
+            if f.kind == NUMERIC:
+                arr[:, j] = np.array([np.nan if v is None else v for v in col], dtype=np.float64)
+            else:
+                arr[:, j] = [np.nan if v is None else v for v in col]
+        return arr
+
+    def frame_to_matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        if not self.categorical:
+            return frame[self.names].to_numpy(dtype=np.float64, na_value=np.nan)
+        arr = np.empty((len(frame), len(self.features)), dtype=object)
+        for j, f in enumerate(self.features):
+            col = frame[f.name]
+            if f.kind == NUMERIC:
+                arr[:, j] = col.to_numpy(dtype=np.float64, na_value=np.nan)
+            else:
+                arr[:, j] = col.astype(object).where(col.notna(), np.nan).to_numpy()
+        return arr
+
+
+def infer_schema(
+    frame: pd.DataFrame,
+    *,
+    target: str,
+    positive: str | None = None,
+    declared: FeatureSchema | None = None,
+) -> FeatureSchema:
+    """Types, levels and soft ranges from training data; hard bounds only from `declared`.
+
+    With a declared schema, its features (and their hard bounds / closed levels) are kept and
+    soft ranges are filled in from the data. Without one, every column is a feature.
+    """
+    feats: list[Feature] = []
+    names = declared.names if declared else [c for c in frame.columns if c != target]
+    for name in names:
+        col = frame[name]
+        base = declared[name] if declared else None
+        nullable = bool(col.isna().any()) or (base.nullable if base else False)
+        if base is not None:
+            kind = base.kind
+        elif pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            kind = NUMERIC
+        else:
+            kind = CATEGORICAL
+        if kind == NUMERIC:
+            x = col.to_numpy(dtype=float, na_value=np.nan)
+            x = x[np.isfinite(x)]
+            feats.append(
+                Feature(
+                    name=name,
+                    kind=NUMERIC,
+                    min=base.min if base else None,
+                    max=base.max if base else None,
+                    soft_min=float(x.min()) if x.size else None,
+                    soft_max=float(x.max()) if x.size else None,
+                    nullable=nullable,
+                )
+            )
+        else:
+            seen = sorted({str(v) for v in col.dropna().unique()})
+            if base is not None and base.closed:
+                levels: tuple[str, ...] = base.levels
+            else:
+                levels = tuple(dict.fromkeys([*(base.levels if base else ()), *seen]))
+            feats.append(
+                Feature(
+                    name=name,
+                    kind=CATEGORICAL,
+                    levels=levels,
+                    closed=bool(base and base.closed),
+                    nullable=nullable,
+                )
+            )
+    return FeatureSchema(features=tuple(feats), target=target, positive=positive)
+
+
+def _problem(field_name: str | None, problem: str, message: str) -> dict[str, Any]:
+    return {"field": field_name, "problem": problem, "message": message}
+
+
+def _frame_problem(
+    name: str, problem: str, mask: np.ndarray, what: str, limit: int
+) -> dict[str, Any]:
+    rows = np.flatnonzero(mask)
+    shown = ", ".join(str(int(r) + 2) for r in rows[:limit])  # +2: header line, 1-based
+    more = " ..." if rows.size > limit else ""
+    return {
+        **_problem(
+            name, problem, f"column {name!r} has {rows.size} {what} (CSV lines {shown}{more})"
+        ),
+        "count": int(rows.size),
+        "rows": [int(r) for r in rows[:limit]],
+    }
+
+
+def _summary(problems: Iterable[Mapping[str, Any]]) -> str:
+    items = list(problems)
+    first = "; ".join(str(p["message"]) for p in items[:3])
+    extra = f" (and {len(items) - 3} more)" if len(items) > 3 else ""
+    return f"{len(items)} invalid field(s): {first}{extra}"
+
+
+def _json_type(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, Mapping):
+        return "object"
+    if isinstance(v, (list, tuple)):
+        return "array"
+    return type(v).__name__
+
+
+def _short(v: Any) -> str:
+    text = json.dumps(v, allow_nan=True) if not isinstance(v, str) else repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+
+def summarize(problems: Iterable[Mapping[str, Any]]) -> str:
+    return _summary(problems)

@@ -1,0 +1,204 @@
+"""Training: a scikit-learn Pipeline per schema, a stratified holdout, holdout metrics.
+
+The pipeline takes the array built by `FeatureSchema.to_matrix` (columns in schema order), so
+the request path scores NumPy arrays without building a DataFrame per request. Numeric columns
+are median-imputed and standardised; categorical ones are imputed with a constant and one-hot
+encoded with `handle_unknown="ignore"`, so a category unseen in training scores as "none of
+the known levels" instead of failing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from selfheal.errors import DataError
+from selfheal.performance import fit_calibrator, labeled_metrics
+from selfheal.schema import FeatureSchema
+
+CLASSIFIERS = ("hgb", "logreg")
+REFERENCE_ROWS = 5000
+
+
+def build_pipeline(schema: FeatureSchema, classifier: str = "hgb", seed: int = 0) -> Pipeline:
+    idx = {n: i for i, n in enumerate(schema.names)}
+    parts: list[tuple[str, Any, list[int]]] = []
+    if schema.numeric:
+        parts.append(
+            (
+                "num",
+                make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
+                [idx[n] for n in schema.numeric],
+            )
+        )
+    if schema.categorical:
+        parts.append(
+            (
+                "cat",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value="__missing__"),
+                    OneHotEncoder(
+                        handle_unknown="ignore",
+                        sparse_output=False,
+                        max_categories=50,
+                        dtype=np.float64,
+                    ),
+                ),
+                [idx[n] for n in schema.categorical],
+            )
+        )
+    pre = ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0)
+    if classifier == "hgb":
+        clf: Any = HistGradientBoostingClassifier(
+            max_iter=200,
+            learning_rate=0.08,
+            max_leaf_nodes=15,
+            l2_regularization=1.0,
+            early_stopping=False,
+            random_state=seed,
+        )
+    elif classifier == "logreg":
+        clf = LogisticRegression(max_iter=2000, C=1.0)
+    else:
+        raise DataError(
+            f"unknown classifier {classifier!r}; use one of {', '.join(CLASSIFIERS)}",
+            code="invalid_classifier",
+        )
+    return Pipeline([("pre", pre), ("clf", clf)])
+
+
+def fingerprint(frame: pd.DataFrame, y: np.ndarray) -> str:
+    """sha256 over the data's values and column names: equal data gives an equal print."""
+    h = hashlib.sha256()
+    h.update("\x1f".join(map(str, frame.columns)).encode())
+    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    h.update(np.asarray(y, dtype=np.int64).tobytes())
+    return h.hexdigest()
+
+
+@dataclass
+class TrainResult:
+    pipeline: Pipeline
+    metrics: dict[str, Any]
+    threshold: float
+    calibrator: dict[str, Any]
+    reference: pd.DataFrame  # up to REFERENCE_ROWS feature rows, with the target column
+    reference_scores: np.ndarray  # model scores on the holdout (out of sample)
+    params: dict[str, Any]
+    data: dict[str, Any]
+    holdout_index: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+
+def scores(pipeline: Pipeline, X: np.ndarray) -> np.ndarray:
+    return np.asarray(pipeline.predict_proba(X)[:, 1], dtype=np.float64)
+
+
+def holdout_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, Any]:
+    m = labeled_metrics(y, p, threshold=threshold).to_dict()
+    eps = 1e-15
+    pc = np.clip(p, eps, 1 - eps)
+    m["log_loss"] = float(-np.mean(y * np.log(pc) + (1 - y) * np.log(1 - pc)))
+    return m
+
+
+def train(
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    schema: FeatureSchema,
+    *,
+    classifier: str = "hgb",
+    seed: int = 0,
+    holdout: float = 0.2,
+    threshold: float = 0.5,
+    sample_weight: np.ndarray | None = None,
+    holdout_index: np.ndarray | None = None,
+) -> TrainResult:
+    """Fit the pipeline on a stratified split and measure it on the holdout.
+
+    `holdout_index` fixes the holdout rows (the retrain workflow holds out the most recent
+    labeled rows, split by time); otherwise a seeded stratified split is used.
+    """
+    y = np.asarray(y, dtype=np.int64)
+    n = len(frame)
+    if n != len(y):
+        raise DataError(f"features have {n} rows but the target has {len(y)}")
+    counts = np.bincount(y, minlength=2)
+    if counts.min() < 5:
+        raise DataError(
+            f"each class needs at least 5 rows to train; the target has "
+            f"{int(counts[0])} negatives and {int(counts[1])} positives",
+            code="invalid_target",
+        )
+    problems = schema.validate_frame(frame)
+    if problems:
+        from selfheal.schema import summarize
+
+        raise DataError(
+            "training data breaks the schema: " + summarize(problems),
+            details=problems,
+            code="validation_failed",
+        )
+    X = schema.frame_to_matrix(frame)
+    all_idx = np.arange(n)
+    if holdout_index is None:
+        tr, te = train_test_split(all_idx, test_size=holdout, stratify=y, random_state=seed)
+    else:
+        te = np.asarray(holdout_index, dtype=np.int64)
+        tr = np.setdiff1d(all_idx, te)
+    if len(np.unique(y[te])) < 2 or len(np.unique(y[tr])) < 2:
+        raise DataError(
+            "the holdout and the training part each need both classes; provide more labeled rows",
+            code="invalid_target",
+        )
+    pipe = build_pipeline(schema, classifier, seed)
+    fit_kw = {}
+    if sample_weight is not None:
+        fit_kw["clf__sample_weight"] = np.asarray(sample_weight, dtype=float)[tr]
+    t0 = time.monotonic()
+    pipe.fit(X[tr], y[tr], **fit_kw)
+    fit_seconds = time.monotonic() - t0
+    p_te = scores(pipe, X[te])
+    metrics = holdout_metrics(y[te], p_te, threshold)
+    metrics["holdout_rows"] = int(len(te))
+    calibrator = fit_calibrator(p_te, y[te]).to_dict()
+
+    rng = np.random.default_rng(seed)
+    ref_idx = np.sort(rng.choice(n, size=min(REFERENCE_ROWS, n), replace=False))
+    reference = frame.iloc[ref_idx].reset_index(drop=True).copy()
+    reference[schema.target] = y[ref_idx]
+    return TrainResult(
+        pipeline=pipe,
+        metrics=metrics,
+        threshold=float(threshold),
+        calibrator=calibrator,
+        reference=reference,
+        reference_scores=p_te,
+        params={
+            "classifier": classifier,
+            "seed": seed,
+            "holdout": holdout,
+            "estimator": repr(pipe.named_steps["clf"]),
+            "fit_seconds": round(fit_seconds, 3),
+        },
+        data={
+            "rows": n,
+            "train_rows": int(len(tr)),
+            "holdout_rows": int(len(te)),
+            "positive_rate": float(y.mean()),
+            "fingerprint": fingerprint(frame, y),
+            "weighted": sample_weight is not None,
+        },
+        holdout_index=np.asarray(te),
+    )

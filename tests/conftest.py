@@ -1,0 +1,71 @@
+"""Shared fixtures: real SQLite files and real registries under tmp_path, never mocks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from selfheal import ops
+from selfheal.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Keep a developer's own .env and SELFHEAL_* variables out of the tests.
+for _k in [k for k in os.environ if k.startswith("SELFHEAL_")]:
+    del os.environ[_k]
+os.environ["SELFHEAL_ENV_FILE"] = os.devnull
+
+
+def make_settings(home: Path, **overrides: object) -> Settings:
+    return Settings.load(environ={}, env_file=os.devnull, home=str(home), **overrides)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "home", bootstrap_rows=3000)
+
+
+@pytest.fixture(scope="session")
+def _trained_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One bootstrapped home (v0001 in production), trained once per session."""
+    home = tmp_path_factory.mktemp("template") / "home"
+    h = ops.Home(make_settings(home, bootstrap_rows=3000))
+    try:
+        ops.bootstrap(h)
+    finally:
+        h.close()
+    return home
+
+
+@pytest.fixture
+def trained_home(tmp_path: Path, _trained_template: Path) -> Iterator[ops.Home]:
+    """A private copy of the bootstrapped home: v0001 serves, the database is migrated."""
+    home = tmp_path / "home"
+    shutil.copytree(_trained_template, home)
+    h = ops.Home(make_settings(home, bootstrap_rows=3000))
+    yield h
+    h.close()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def subprocess_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SELFHEAL_")}
+    env.update(
+        {"SELFHEAL_HOME": str(home), "SELFHEAL_ENV_FILE": os.devnull, "PYTHONUNBUFFERED": "1"}
+    )
+    env.update(extra)
+    return env
+
+
+PYTHON = sys.executable

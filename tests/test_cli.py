@@ -1,0 +1,134 @@
+"""The CLI end to end, as a user runs it: a real subprocess on a temporary SELFHEAL_HOME."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import PYTHON, ROOT, subprocess_env
+
+
+def cli(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PYTHON, "-m", "selfheal", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=subprocess_env(home, SELFHEAL_BOOTSTRAP_ROWS="2000"),
+    )
+
+
+@pytest.fixture(scope="module")
+def csv_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rng = np.random.default_rng(11)
+    n = 1200
+    region = rng.choice(["north", "south", "east"], n)
+    amount = rng.normal(5000, 1500, n).round(2)
+    years = rng.integers(0, 30, n)
+    risk = 0.8 * (region == "south") + (amount - 5000) / 2000 - 0.05 * years
+    outcome = np.where(rng.random(n) < 1 / (1 + np.exp(-risk)), "bad", "good")
+    path = tmp_path_factory.mktemp("data") / "loans.csv"
+    pd.DataFrame(
+        {"loan amount": amount, "home-region": region, "years employed": years, "outcome": outcome}
+    ).to_csv(path, index=False)
+    return path
+
+
+def test_cli_lifecycle(tmp_path: Path, csv_file: Path) -> None:
+    home = tmp_path / "home"
+    first = cli(home, "init")
+    assert first.returncode == 0, first.stderr
+    assert "trained and promoted v0001" in first.stdout
+    again = cli(home, "init")
+    assert again.returncode == 0 and "already initialised: v0001" in again.stdout
+
+    trained = cli(
+        home, "train", "--data", str(csv_file), "--target", "outcome", "--positive", "bad"
+    )
+    assert trained.returncode == 0, trained.stderr
+    assert "registered v0002" in trained.stdout
+
+    models = cli(home, "models")
+    assert "v0001    production" in models.stdout and "v0002    candidate" in models.stdout
+
+    promoted = cli(home, "promote", "v0002", "--reason", "CSV model")
+    assert promoted.returncode == 0 and "promoted v0002 (previous: v0001)" in promoted.stdout
+    rolled = cli(home, "rollback")
+    assert rolled.returncode == 0 and "rolled back from v0002 to v0001" in rolled.stdout
+
+    status = cli(home, "status", "--json")
+    info = json.loads(status.stdout)
+    assert info["production"]["version"] == "v0001"
+    assert [e["event"] for e in info["recent_events"]][:3] == [
+        "rolled_back",
+        "promoted",
+        "registered",
+    ]
+    meta = json.loads((home / "registry" / "v0002" / "meta.json").read_text())
+    assert meta["schema"]["features"]["home-region"]["type"] == "categorical"
+    assert meta["schema"]["positive"] == "bad"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("frobnicate",), "invalid choice: 'frobnicate'"),
+        (("promote",), "the following arguments are required: VERSION"),
+        (("train", "--seed", "many"), "invalid int value: 'many'"),
+        (("train", "--classifier", "svm"), "invalid choice: 'svm'"),
+        ((), "the following arguments are required: COMMAND"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    r = cli(tmp_path / "home", *args)
+    assert r.returncode == 2
+    assert message in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("promote", "../etc"), 1, "invalid version name '../etc'"),
+        (("promote", "v0042"), 1, "v0042 does not exist"),
+        (("rollback",), 1, "no production model to roll back"),
+        (("train", "--data", "missing.csv", "--target", "y"), 2, "missing.csv does not exist"),
+        (("train", "--data", "x.csv"), 2, "--data needs --target"),
+        (("train", "--schema", "nope.json"), 2, "schema file nope.json does not exist"),
+    ],
+)
+def test_operational_errors_are_one_line(
+    tmp_path: Path, args: tuple[str, ...], code: int, message: str
+) -> None:
+    r = cli(tmp_path / "home", *args)
+    assert r.returncode == code, r.stderr
+    assert r.stderr.startswith("selfheal: error: ") and message in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_bad_setting_stops_with_the_variable_named(tmp_path: Path) -> None:
+    env = subprocess_env(tmp_path / "home", SELFHEAL_PORT="http")
+    r = subprocess.run(
+        [PYTHON, "-m", "selfheal", "status"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert r.returncode == 2
+    assert "SELFHEAL_PORT='http' is not valid: expected an integer from 1 to 65535" in r.stderr
+
+
+def test_ambiguous_target_csv_is_explained(tmp_path: Path, csv_file: Path) -> None:
+    r = cli(tmp_path / "home", "train", "--data", str(csv_file), "--target", "outcome")
+    assert r.returncode == 2
+    assert "ambiguous" in r.stderr and "--positive" in r.stderr

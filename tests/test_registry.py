@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+import json
+import os
+import threading
+
+import numpy as np
+import pytest
+
+from selfheal import ops
+from selfheal.errors import IntegrityError, NotFoundError, RegistryError
+from selfheal.registry import Registry, check_version_name
+
+
+def _register_copy(home: ops.Home, **kw: object) -> str:
+    """A new version reusing v0001's artifacts (fast: no training)."""
+    reg = home.registry
+    model = reg.load("v0001")
+    frame, scores = reg.reference("v0001")
+    args = {
+        "pipeline": model.pipeline,
+        "schema": model.schema,
+        "metrics": model.meta["metrics"],
+        "threshold": 0.5,
+        "reference": frame,
+        "reference_scores": scores,
+        "parent": "v0001",
+        "actor": "test",
+    }
+    args.update(kw)
+    return reg.register(**args)  # type: ignore[arg-type]
+
+
+def test_bootstrap_registers_and_promotes_v0001(trained_home: ops.Home) -> None:
+    reg = trained_home.registry
+    assert reg.production() == "v0001"
+    meta = reg.meta("v0001")
+    assert set(meta["sha256"]) == {"model.joblib", "reference.npz", "sketch.npz"}
+    for key in ("metrics", "schema", "params", "data", "libraries", "calibrator", "created_at"):
+        assert meta[key], key
+    assert meta["data"]["fingerprint"] and meta["data"]["rows"] == 3000
+    assert set(meta["libraries"]) == {"python", "scikit-learn", "numpy", "pandas", "joblib"}
+    frame, scores = reg.reference("v0001")
+    assert len(frame) == 3000 and "default" in frame.columns and len(scores) == 600
+
+
+def test_versions_are_write_once(trained_home: ops.Home) -> None:
+    path = trained_home.registry.path("v0001") / "model.joblib"
+    assert not os.access(path, os.W_OK) or os.geteuid() == 0  # root ignores mode bits
+    assert oct(path.stat().st_mode & 0o777) == "0o444"
+
+
+def test_concurrent_registrations_get_unique_versions(trained_home: ops.Home) -> None:
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            results.append(_register_copy(trained_home))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(results) == [f"v{i:04d}" for i in range(2, 8)]
+    assert not [p for p in trained_home.registry.root.iterdir() if p.name.startswith(".staging")]
+
+
+def test_concurrent_registrations_across_registry_objects(trained_home: ops.Home) -> None:
+    # Two Registry objects on one root stand in for two processes: only flock protects them.
+    other = Registry(trained_home.registry.root)
+    a = _register_copy(trained_home)
+    frame, scores = other.reference("v0001")
+    m = other.load("v0001")
+    b = other.register(
+        pipeline=m.pipeline,
+        schema=m.schema,
+        metrics={},
+        threshold=0.5,
+        reference=frame,
+        reference_scores=scores,
+    )
+    assert {a, b} == {"v0002", "v0003"}
+
+
+def test_promote_and_rollback_keep_history_and_audit(trained_home: ops.Home) -> None:
+    reg = trained_home.registry
+    v2 = _register_copy(trained_home)
+    v3 = _register_copy(trained_home)
+    reg.promote(v2, reason="better", actor="test")
+    reg.promote(v3, reason="even better", actor="test")
+    ptr = reg.rollback(actor="test", reason="worse live")
+    assert (ptr["version"], ptr["previous"]) == (v2, v3)
+    ptr = reg.rollback(actor="test")
+    assert ptr["version"] == "v0001"
+    with pytest.raises(RegistryError, match="no previous production version"):
+        reg.rollback(actor="test")
+    statuses = {r["version"]: r["status"] for r in reg.list()}
+    assert statuses == {"v0001": "production", v2: "archived", v3: "archived"}
+    events = [
+        (e["event"], e["version"], e["previous_version"])
+        for e in reversed(
+            __import__("selfheal.store", fromlist=["x"]).recent_events(trained_home.conn)
+        )
+    ]
+    assert ("promoted", v2, "v0001") in events and ("rolled_back", v2, v3) in events
+    assert ("rolled_back", "v0001", v2) in events
+
+
+def test_rollback_to_a_named_version(trained_home: ops.Home) -> None:
+    reg = trained_home.registry
+    v2 = _register_copy(trained_home)
+    reg.promote(v2, actor="test")
+    assert reg.rollback(to="v0001", actor="test")["version"] == "v0001"
+    with pytest.raises(RegistryError, match="already in production"):
+        reg.rollback(to="v0001", actor="test")
+
+
+def test_pointer_is_replaced_atomically(trained_home: ops.Home) -> None:
+    reg = trained_home.registry
+    v2 = _register_copy(trained_home)
+    before = reg.pointer_path.stat().st_ino
+    reg.promote(v2, actor="test")
+    assert reg.pointer_path.stat().st_ino != before  # a new file renamed into place
+    assert json.loads(reg.pointer_path.read_text())["version"] == v2
+    assert not list(reg.root.glob(".production.json.*"))
+
+
+def test_rejected_version_needs_force(trained_home: ops.Home) -> None:
+    reg = trained_home.registry
+    v2 = _register_copy(trained_home, status="rejected", reason="gates failed")
+    assert {r["version"]: r["status"] for r in reg.list()}[v2] == "rejected"
+    with pytest.raises(RegistryError, match="--force"):
+        reg.promote(v2, actor="test")
+    assert reg.promote(v2, actor="test", force=True)["version"] == v2
+
+
+def test_tampered_artifact_is_refused(trained_home: ops.Home) -> None:
+    reg = Registry(trained_home.registry.root)  # fresh cache
+    path = reg.root / "v0001" / "model.joblib"
+    path.chmod(0o644)
+    with path.open("ab") as fh:
+        fh.write(b"tampered")
+    with pytest.raises(IntegrityError, match="modified, refusing to load"):
+        reg.load("v0001")
+
+
+def test_library_version_mismatch_is_refused(trained_home: ops.Home) -> None:
+    reg = Registry(trained_home.registry.root)
+    meta_path = reg.root / "v0001" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["libraries"]["scikit-learn"] = "0.0.1"
+    meta_path.chmod(0o644)
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(IntegrityError, match="trained with scikit-learn 0.0.1") as err:
+        reg.load("v0001")
+    assert err.value.code == "library_mismatch"
+
+
+@pytest.mark.parametrize(
+    "name", ["../x", "v1", "v0001/../../etc", "", "V0001", "v0001 ", "/tmp/v0001"]
+)
+def test_version_names_from_outside_are_never_paths(name: str, trained_home: ops.Home) -> None:
+    with pytest.raises(RegistryError, match="invalid version name"):
+        check_version_name(name)
+    with pytest.raises(RegistryError):
+        trained_home.registry.promote(name, actor="test")
+
+
+def test_unknown_version_is_not_found(trained_home: ops.Home) -> None:
+    with pytest.raises(NotFoundError, match="v0099 does not exist"):
+        trained_home.registry.load("v0099")
+
+
+def test_loaded_model_scores_deterministically(trained_home: ops.Home) -> None:
+    m = trained_home.registry.load("v0001")
+    X = m.schema.to_matrix([(30.0, 40_000.0, 600.0, 2.0), (60.0, 90_000.0, 800.0, 20.0)])
+    p = m.predict_proba(X)
+    assert p.shape == (2,) and np.all((p >= 0) & (p <= 1)) and p[0] > p[1]
