@@ -162,26 +162,40 @@ class FeatureSchema:
 
     # -- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        """Features as an ordered list: the order is the model's column order, and a list
+        keeps it through any JSON writer (a dict would be re-sorted by `sort_keys`)."""
         return {
             "target": self.target,
             "positive": self.positive,
-            "features": {
-                f.name: {
+            "features": [
+                {
+                    "name": f.name,
                     "type": f.kind,
                     **{k: v for k, v in f.to_dict().items() if k not in ("name", "kind")},
                 }
                 for f in self.features
-            },
+            ],
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, where: str = "schema") -> FeatureSchema:
-        if not isinstance(d, Mapping) or not isinstance(d.get("features"), Mapping):
+        """Read `{"features": [{"name": ..., "type": ...}, ...]}` or, as schema files are
+        usually written, `{"features": {"name": {"type": ...}, ...}}` (file order kept)."""
+        feats_in = d.get("features") if isinstance(d, Mapping) else None
+        if isinstance(feats_in, list):
+            items = []
+            for i, item in enumerate(feats_in):
+                if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+                    raise DataError(f'{where}: features[{i}] needs a string "name"')
+                items.append((item["name"], item))
+        elif isinstance(feats_in, Mapping):
+            items = [(str(k), v) for k, v in feats_in.items()]
+        else:
             raise DataError(
                 f'{where}: expected an object with a "features" object, e.g. '
                 '{"features": {"age": {"type": "numeric", "min": 18}}}'
             )
-        feats = tuple(Feature.from_dict(str(k), v, where=where) for k, v in d["features"].items())
+        feats = tuple(Feature.from_dict(name, v, where=where) for name, v in items)
         return cls(
             features=feats, target=str(d.get("target") or "default"), positive=d.get("positive")
         )

@@ -71,7 +71,13 @@ def test_cli_lifecycle(tmp_path: Path, csv_file: Path) -> None:
         "registered",
     ]
     meta = json.loads((home / "registry" / "v0002" / "meta.json").read_text())
-    assert meta["schema"]["features"]["home-region"]["type"] == "categorical"
+    feats = {f["name"]: f for f in meta["schema"]["features"]}
+    assert [f["name"] for f in meta["schema"]["features"]] == [
+        "loan amount",
+        "home-region",
+        "years employed",
+    ]
+    assert feats["home-region"]["type"] == "categorical"
     assert meta["schema"]["positive"] == "bad"
 
 

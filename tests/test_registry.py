@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -181,3 +182,38 @@ def test_loaded_model_scores_deterministically(trained_home: ops.Home) -> None:
     X = m.schema.to_matrix([(30.0, 40_000.0, 600.0, 2.0), (60.0, 90_000.0, 800.0, 20.0)])
     p = m.predict_proba(X)
     assert p.shape == (2,) and np.all((p >= 0) & (p <= 1)) and p[0] > p[1]
+
+
+def test_loaded_model_keeps_the_training_column_order(tmp_path: Path) -> None:
+    # Regression: meta.json is written with sort_keys; the schema must keep feature order.
+    import pandas as pd
+
+    from selfheal.schema import infer_schema
+    from selfheal.training import train
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "zeta": rng.normal(size=600),
+            "alpha": rng.normal(size=600),
+            "mid": rng.choice(["a", "b"], 600).astype(object),
+        }
+    )
+    y = (frame["zeta"] > 0).astype(int).to_numpy()
+    schema = infer_schema(frame, target="y")
+    result = train(frame, y, schema, seed=0)
+    reg = Registry(tmp_path / "reg")
+    version = reg.register(
+        pipeline=result.pipeline,
+        schema=schema,
+        metrics=result.metrics,
+        threshold=0.5,
+        reference=result.reference,
+        reference_scores=result.reference_scores,
+    )
+    loaded = Registry(tmp_path / "reg").load(version)
+    assert loaded.schema.names == ["zeta", "alpha", "mid"]
+    X = loaded.schema.frame_to_matrix(frame)
+    np.testing.assert_array_equal(
+        loaded.predict_proba(X), result.pipeline.predict_proba(schema.frame_to_matrix(frame))[:, 1]
+    )
