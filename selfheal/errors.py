@@ -58,6 +58,13 @@ class RegistryError(SelfhealError):
     http_status = 409
 
 
+class InvalidVersionError(RegistryError):
+    """A version name from outside that is not of the form v0001 (never used as a path)."""
+
+    code = "invalid_version"
+    http_status = 422
+
+
 class IntegrityError(RegistryError):
     """An artifact whose sha256 or library versions do not match its manifest."""
 

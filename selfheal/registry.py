@@ -39,7 +39,7 @@ import pandas as pd
 import sklearn
 
 from selfheal.db import iso
-from selfheal.errors import IntegrityError, NotFoundError, RegistryError
+from selfheal.errors import IntegrityError, InvalidVersionError, NotFoundError, RegistryError
 from selfheal.schema import FeatureSchema
 
 VERSION_RE = re.compile(r"^v(\d{4,})$")
@@ -50,10 +50,7 @@ EventSink = Callable[[dict[str, Any]], None]
 def check_version_name(name: str) -> str:
     """A version name from outside must look like v0001: never a path."""
     if not isinstance(name, str) or not VERSION_RE.match(name):
-        raise RegistryError(
-            f"invalid version name {name!r}: versions look like v0001",
-            code="invalid_version",
-        )
+        raise InvalidVersionError(f"invalid version name {name!r}: versions look like v0001")
     return name
 
 

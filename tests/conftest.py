@@ -69,3 +69,42 @@ def subprocess_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 PYTHON = sys.executable
+
+
+@pytest.fixture
+def service(trained_home: ops.Home) -> Iterator[object]:
+    """A started Service (writer + model watcher threads) on a bootstrapped home."""
+    from selfheal.service import Service
+
+    svc = Service(trained_home.settings.replace(admin_token="s3cret", model_poll_seconds=0.05))
+    svc.start()
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture
+def client(service: object) -> object:
+    from selfheal.api import create_app
+
+    return create_app(service).test_client()  # type: ignore[arg-type]
+
+
+def register_copy(registry: object, source: str = "v0001", **kw: object) -> str:
+    """Register a new version reusing `source`'s artifacts: fast, no training."""
+    from selfheal.registry import Registry
+
+    assert isinstance(registry, Registry)
+    model = registry.load(source)
+    frame, scores = registry.reference(source)
+    args: dict[str, object] = {
+        "pipeline": model.pipeline,
+        "schema": model.schema,
+        "metrics": model.meta["metrics"],
+        "threshold": model.threshold,
+        "reference": frame,
+        "reference_scores": scores,
+        "parent": source,
+        "actor": "test",
+    }
+    args.update(kw)
+    return registry.register(**args)  # type: ignore[arg-type]

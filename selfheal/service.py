@@ -1,0 +1,141 @@
+"""The running service: model holder with hot swap, writer, read connections, lifecycle.
+
+`Service` owns every thread of the process except waitress' own: the pipeline/writer thread,
+the model watcher (picks up promotions made by other processes within
+`SELFHEAL_MODEL_POLL_SECONDS`) and, once started, the monitor. The serving model is an
+immutable `LoadedModel`; a swap replaces the reference, so in-flight requests finish on the
+model they were validated against.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+from typing import Any
+
+from selfheal import db, ops, store
+from selfheal.config import Settings
+from selfheal.errors import SelfhealError
+from selfheal.registry import LoadedModel, Registry
+from selfheal.writer import Writer
+
+log = logging.getLogger("selfheal.service")
+
+
+class ModelHolder:
+    """The current production model (and an optional shadow), swapped atomically."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.current: LoadedModel | None = None
+        self.shadow: LoadedModel | None = None
+        self.error: str | None = None
+        self.loaded_at: float | None = None
+        self._stamp: tuple[int, int, int] | None = None
+        self._lock = threading.Lock()
+
+    def _pointer_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.registry.pointer_path)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def refresh(self, *, force: bool = False) -> bool:
+        """Load the pointer's version if it changed. Returns True when the model swapped.
+        A version that fails verification is refused and the old model keeps serving."""
+        with self._lock:
+            stamp = self._pointer_stamp()
+            if stamp == self._stamp and not force:
+                return False
+            try:
+                version = self.registry.production()
+                if version is None:
+                    self.current, self.error = None, "no production model"
+                    self._stamp = stamp
+                    return False
+                if self.current is not None and self.current.version == version:
+                    self._stamp = stamp
+                    return False
+                model = self.registry.load(version)
+            except SelfhealError as exc:
+                self.error = exc.message
+                self._stamp = stamp
+                log.error("cannot load the production model: %s", exc.message)
+                return False
+            previous = self.current.version if self.current else None
+            self.current, self.error, self._stamp = model, None, stamp
+            self.loaded_at = time.time()
+        if previous is None:
+            log.info("model loaded: %s", version)
+        else:
+            log.info("promotion seen: %s -> %s", previous, version)
+        return True
+
+    def set_shadow(self, version: str | None) -> None:
+        self.shadow = self.registry.load(version) if version else None
+
+
+class Service:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.started_at = time.time()
+        self._local = threading.local()
+        self._stop = threading.Event()
+        home = ops.Home(settings)  # migrates
+        try:
+            created = ops.bootstrap(home, actor="init")
+            if created:
+                log.info("bootstrapped %s on synthetic credit data", created)
+        finally:
+            home.close()
+        self.registry = Registry(settings.registry_path, record_event=self.record_event)
+        self.models = ModelHolder(self.registry)
+        self.writer = Writer(
+            settings.db_path,
+            max_queue=settings.max_queue,
+            max_wait_ms=settings.batch_max_wait_ms,
+            shadow=lambda: self.models.shadow,
+        )
+        self._watcher = threading.Thread(
+            target=self._watch, name="selfheal-model-watcher", daemon=True
+        )
+        self.monitor: Any = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def start(self) -> Service:
+        self.models.refresh(force=True)
+        self.writer.start()
+        self._watcher.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.monitor is not None:
+            self.monitor.stop()
+        self.writer.stop()
+        if self._watcher.is_alive():
+            self._watcher.join(5)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.settings.model_poll_seconds):
+            try:
+                self.models.refresh()
+            except Exception:  # the watcher must survive anything
+                log.exception("model watcher iteration failed")
+
+    # -- database access -------------------------------------------------------------------
+    def read_conn(self) -> sqlite3.Connection:
+        """A per-thread read connection (WAL lets reads run beside the writer)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = db.connect(self.settings.db_path)
+            self._local.conn = conn
+        return conn
+
+    def record_event(self, event: dict[str, Any]) -> None:
+        """Registry events go through the writer, the only writer of this process."""
+        self.writer.write(lambda conn: store.insert_event(conn, event))

@@ -1,0 +1,339 @@
+"""The pipeline thread: the only SQLite writer in the server, with micro-batched scoring.
+
+Request threads hand it work and wait:
+
+* a **predict job** (validated records + the model handle they were validated against): the
+  thread scores every queued record of one model in a single `predict_proba` call, inserts the
+  rows, commits, and only then wakes the requests. A 200 therefore means "committed".
+* a **write job** (a function of a connection): labels, events, reports. It runs inside the
+  same transaction under a SAVEPOINT, so one failing job cannot undo the others.
+
+Batches form from whatever queued up while the previous batch was being scored and committed
+(group commit), so no fixed wait is needed; `batch_max_wait_ms` can add one. A queue bounded by
+`max_queue` turns overload into a 503 instead of unbounded memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from selfheal import db, store
+from selfheal.errors import NoModelError, SelfhealError, UnavailableError
+from selfheal.registry import LoadedModel
+from selfheal.schema import Validated
+
+log = logging.getLogger("selfheal.writer")
+MAX_ROWS_PER_BATCH = 4096
+
+
+@dataclass
+class _Job:
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+
+@dataclass
+class PredictJob(_Job):
+    model: LoadedModel | None = None
+    records: Sequence[Validated] = ()
+    started: float = 0.0  # time.monotonic() when the request arrived
+    role: str = "production"
+
+
+@dataclass
+class WriteJob(_Job):
+    fn: Callable[[sqlite3.Connection], Any] | None = None
+
+
+@dataclass
+class WriterStats:
+    batches: int = 0
+    rows: int = 0
+    commits: int = 0
+    failures: int = 0
+    last_batch_rows: int = 0
+    last_commit_ms: float = 0.0
+    last_error: str | None = None
+    batch_sizes: list[int] = field(default_factory=list)  # drained by /metrics
+
+
+class Writer(threading.Thread):
+    def __init__(
+        self,
+        db_path: Path,
+        *,
+        max_queue: int = 10_000,
+        max_wait_ms: float = 0.0,
+        shadow: Callable[[], LoadedModel | None] | None = None,
+        on_batch: Callable[[int, float], None] | None = None,
+    ) -> None:
+        super().__init__(name="selfheal-writer", daemon=True)
+        self.db_path = db_path
+        self.max_queue = max_queue
+        self.max_wait = max_wait_ms / 1000.0
+        self._shadow = shadow
+        self._on_batch = on_batch
+        self._queue: deque[_Job] = deque()
+        self._queued_rows = 0
+        self._cv = threading.Condition()
+        self._stopping = False
+        self.stats = WriterStats()
+        self._conn: sqlite3.Connection | None = None
+
+    # -- request side -----------------------------------------------------------------
+    @property
+    def depth(self) -> int:
+        return self._queued_rows
+
+    @property
+    def healthy(self) -> bool:
+        return self.is_alive() and not self._stopping
+
+    def _submit(self, job: _Job, rows: int, timeout: float) -> Any:
+        with self._cv:
+            if self._stopping or not self.is_alive():
+                raise UnavailableError(
+                    "the service is shutting down; retry shortly", code="shutting_down"
+                )
+            if self._queued_rows + rows > self.max_queue:
+                raise UnavailableError(
+                    f"the scoring queue is full ({self._queued_rows} records waiting, limit "
+                    f"SELFHEAL_MAX_QUEUE={self.max_queue}); retry with backoff",
+                    code="overloaded",
+                )
+            self._queue.append(job)
+            self._queued_rows += rows
+            self._cv.notify()
+        if not job.done.wait(timeout):
+            raise UnavailableError(
+                f"the database did not commit within {timeout:.0f} s; retry",
+                code="database_unavailable",
+            )
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def predict(
+        self,
+        model: LoadedModel,
+        records: Sequence[Validated],
+        *,
+        started: float | None = None,
+        role: str = "production",
+        timeout: float = 30.0,
+    ) -> list[dict[str, Any]]:
+        """Score and log `records`; return one result per record once committed."""
+        job = PredictJob(
+            model=model,
+            records=records,
+            role=role,
+            started=time.monotonic() if started is None else started,
+        )
+        result: list[dict[str, Any]] = self._submit(job, len(records), timeout)
+        return result
+
+    def write(self, fn: Callable[[sqlite3.Connection], Any], timeout: float = 30.0) -> Any:
+        """Run `fn(conn)` inside the next group transaction; return its result."""
+        return self._submit(WriteJob(fn=fn), 1, timeout)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish every queued job, then end the thread."""
+        with self._cv:
+            self._stopping = True
+            self._cv.notify_all()
+        if self.is_alive():
+            self.join(timeout)
+
+    # -- the thread -------------------------------------------------------------------
+    def run(self) -> None:
+        self._conn = db.connect(self.db_path)
+        try:
+            while True:
+                with self._cv:
+                    while not self._queue and not self._stopping:
+                        self._cv.wait()
+                    if not self._queue and self._stopping:
+                        return
+                    if self.max_wait > 0 and not self._stopping:
+                        deadline = time.monotonic() + self.max_wait
+                        while self._queued_rows < MAX_ROWS_PER_BATCH:
+                            left = deadline - time.monotonic()
+                            if left <= 0:
+                                break
+                            self._cv.wait(left)
+                    jobs: list[_Job] = []
+                    rows = 0
+                    while self._queue and rows < MAX_ROWS_PER_BATCH:
+                        job = self._queue.popleft()
+                        n = len(job.records) if isinstance(job, PredictJob) else 1
+                        rows += n
+                        jobs.append(job)
+                    self._queued_rows -= rows
+                self._process(jobs)
+        finally:
+            self._conn.close()
+
+    def _score(self, jobs: list[PredictJob]) -> list[tuple[Any, ...]]:
+        """Score jobs grouped by model (one predict_proba per model) and build rows."""
+        rows: list[tuple[Any, ...]] = []
+        by_model: dict[int, list[PredictJob]] = {}
+        for job in jobs:
+            by_model.setdefault(id(job.model), []).append(job)
+        shadow = self._shadow() if self._shadow else None
+        for group in by_model.values():
+            model = group[0].model
+            if model is None:
+                for job in group:
+                    job.error = NoModelError(
+                        "no production model is loaded; run `selfheal init` or promote a version"
+                    )
+                continue
+            records = [r for job in group for r in job.records]
+            try:
+                X = model.schema.to_matrix([r.values for r in records])
+                proba = model.predict_proba(X)
+            except Exception as exc:  # a broken model must not kill the writer
+                log.exception("scoring failed with %s", model.version)
+                for job in group:
+                    job.error = UnavailableError(
+                        f"model {model.version} failed to score: {type(exc).__name__}",
+                        code="scoring_failed",
+                    )
+                continue
+            shadow_proba = None
+            if (
+                shadow is not None
+                and shadow.version != model.version
+                and shadow.schema.names == model.schema.names
+            ):
+                try:
+                    shadow_proba = shadow.predict_proba(X)
+                except Exception:  # shadow trouble never reaches the caller
+                    log.exception("shadow scoring failed with %s", shadow.version)
+            now = db.iso()
+            scored = time.monotonic()
+            i = 0
+            for job in group:
+                results = []
+                latency = round((scored - job.started) * 1000.0, 3)
+                for rec in job.records:
+                    p = float(proba[i])
+                    pid = uuid.uuid4().hex
+                    pred = int(p >= model.threshold)
+                    features = store.dumps(rec.record)
+                    oor = json.dumps(list(rec.out_of_range)) if rec.out_of_range else None
+                    rows.append(
+                        (
+                            pid,
+                            now,
+                            model.version,
+                            job.role,
+                            None,
+                            features,
+                            p,
+                            pred,
+                            model.threshold,
+                            latency,
+                            oor,
+                        )
+                    )
+                    if shadow_proba is not None and shadow is not None:
+                        sp = float(shadow_proba[i])
+                        rows.append(
+                            (
+                                uuid.uuid4().hex,
+                                now,
+                                shadow.version,
+                                "shadow",
+                                pid,
+                                features,
+                                sp,
+                                int(sp >= shadow.threshold),
+                                shadow.threshold,
+                                None,
+                                oor,
+                            )
+                        )
+                    results.append(
+                        {
+                            "prediction_id": pid,
+                            "probability": p,
+                            "prediction": pred,
+                            "model_version": model.version,
+                            "out_of_range": list(rec.out_of_range),
+                        }
+                    )
+                    i += 1
+                job.result = results
+        return rows
+
+    def _process(self, jobs: list[_Job]) -> None:
+        assert self._conn is not None
+        conn = self._conn
+        predict_jobs = [j for j in jobs if isinstance(j, PredictJob)]
+        write_jobs = [j for j in jobs if isinstance(j, WriteJob)]
+        try:
+            rows = self._score(predict_jobs) if predict_jobs else []
+            t0 = time.monotonic()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if rows:
+                    store.insert_predictions(conn, rows)
+                for k, wj in enumerate(write_jobs):
+                    conn.execute(f"SAVEPOINT job{k}")
+                    try:
+                        assert wj.fn is not None
+                        wj.result = wj.fn(conn)
+                        conn.execute(f"RELEASE job{k}")
+                    except Exception as exc:
+                        conn.execute(f"ROLLBACK TO job{k}")
+                        conn.execute(f"RELEASE job{k}")
+                        wj.error = (
+                            exc
+                            if isinstance(exc, SelfhealError)
+                            else UnavailableError(
+                                f"database write failed: {exc}", code="database_unavailable"
+                            )
+                        )
+                        if not isinstance(exc, SelfhealError):
+                            log.exception("write job failed")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            commit_ms = (time.monotonic() - t0) * 1000.0
+            n_pred = sum(len(j.records) for j in predict_jobs if j.error is None)
+            self.stats.batches += 1
+            self.stats.commits += 1
+            self.stats.rows += n_pred
+            self.stats.last_batch_rows = n_pred
+            self.stats.last_commit_ms = commit_ms
+            self.stats.last_error = None
+            if self._on_batch is not None:
+                self._on_batch(n_pred, commit_ms)
+        except Exception as exc:
+            log.error("group commit of %d job(s) failed: %s", len(jobs), exc)
+            self.stats.failures += 1
+            self.stats.last_error = f"{type(exc).__name__}: {exc}"
+            err = UnavailableError(
+                f"the database is unavailable ({exc}); nothing was logged, retry",
+                code="database_unavailable",
+            )
+            for j in jobs:
+                j.error = err
+                j.result = None
+        finally:
+            for j in jobs:
+                j.done.set()

@@ -1,0 +1,78 @@
+"""The docs are tested: a route, a setting or an error code missing from them fails here."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from selfheal.config import SETTINGS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def app_routes(client: Any) -> set[tuple[str, str]]:
+    return {
+        (m, rule.rule)
+        for rule in client.application.url_map.iter_rules()
+        if rule.endpoint != "static"
+        for m in rule.methods - {"HEAD", "OPTIONS"}
+    }
+
+
+def test_every_route_is_in_api_md_with_a_curl_example(client: Any) -> None:
+    text = (ROOT / "docs" / "api.md").read_text()
+    headings = set(re.findall(r"^## (GET|POST|PUT|DELETE) (\S+)", text, re.M))
+    missing = app_routes(client) - headings
+    assert not missing, f"routes missing from docs/api.md: {sorted(missing)}"
+    for method, path in headings:
+        section = text.split(f"## {method} {path}", 1)[1].split("\n## ", 1)[0]
+        assert "curl" in section and path in section, f"{method} {path} has no curl example"
+
+
+def test_every_route_is_in_the_openapi_document(client: Any) -> None:
+    spec = client.get("/openapi.json").get_json()
+    documented = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
+    missing = app_routes(client) - documented
+    assert not missing, f"routes missing from /openapi.json: {sorted(missing)}"
+
+
+def test_every_setting_is_in_env_example() -> None:
+    text = (ROOT / ".env.example").read_text()
+    for s in SETTINGS:
+        assert re.search(rf"^{s.env}=", text, re.M), s.env
+
+
+def test_every_api_error_code_is_in_api_md() -> None:
+    text = (ROOT / "docs" / "api.md").read_text()
+    codes: set[str] = set()
+    for path in (ROOT / "selfheal").glob("*.py"):
+        src = path.read_text()
+        codes.update(re.findall(r'code="([a-z_]+)"', src))
+        codes.update(re.findall(r'^\s+code = "([a-z_]+)"', src, re.M))
+        codes.update(re.findall(r'ApiError\(\s*\d+,\s*"([a-z_]+)"', src))
+    api_codes = {c for c in codes if c not in _NOT_HTTP}
+    missing = sorted(c for c in api_codes if f"`{c}`" not in text)
+    assert not missing, f"error codes missing from docs/api.md: {missing}"
+
+
+# Codes that only the CLI or start-up can emit (documented in docs/troubleshooting.md).
+_NOT_HTTP = {
+    "invalid_setting",
+    "invalid_data",
+    "file_not_found",
+    "invalid_target",
+    "ambiguous_target",
+    "invalid_arguments",
+    "invalid_classifier",
+    "invalid_drift_type",
+    "migration_failed",
+    "migrations_missing",
+    "migrations_invalid",
+    "database_too_new",
+    "selfheal_error",
+    "registry_error",
+    "unavailable",
+    "conflict",
+    "gate_rejected",
+}
