@@ -1,0 +1,670 @@
+"""Self-contained HTML pages: the per-cycle drift report and the operator dashboard.
+
+Everything is inline (SVG charts + a small stylesheet): no JavaScript, no external fonts,
+images or links to other hosts, so a saved report opens offline. Every string that comes
+from data (feature names are user-controlled CSV column names) goes through
+:func:`html.escape`, and every number drawn passes a finiteness guard, so neither markup
+nor ``nan``/``inf`` can reach the page.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import numbers
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from numpy.typing import NDArray
+
+from selfheal.drift import SCORE_NAME, DriftReport, FeatureDrift, Histogram, ReferenceSketch
+from selfheal.drift import histogram as drift_histogram
+
+__all__ = [
+    "KEEP_REPORTS",
+    "build_report",
+    "render_dashboard",
+    "render_drift_report",
+    "stamp_from_time",
+    "write_report",
+]
+
+#: Timestamped drift reports kept by :func:`write_report`.
+KEEP_REPORTS = 200
+REF_COLOR, CUR_COLOR = "#4c78a8", "#f58518"
+_MAX_LEVELS = 30  # categorical levels drawn per chart (the largest ones)
+_NO_DATA = '<p class="muted">no data yet</p>'
+_CSS = """
+body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:16px;
+color:#222;background:#f6f7f9}h1{font-size:20px;margin:0 0 8px}h2{font-size:15px;margin:0 0 6px}
+.summary,.card{background:#fff;border:1px solid #dde;border-radius:6px;padding:10px 12px}
+.grid{display:grid;gap:12px;margin-top:12px;grid-template-columns:repeat(auto-fill,minmax(340px,1fr))}
+.card.drifted{border-left:5px solid #c0392b}.badge{display:inline-block;padding:0 6px;
+border-radius:4px;font-size:12px;color:#fff;background:#888}
+.b-drift,.b-drifted,.b-rejected,.b-rolled_back,.b-error,.b-down,.b-failed{background:#c0392b}
+.b-ok,.b-stable,.b-production,.b-promoted,.b-passed{background:#27ae60}
+.b-candidate,.b-registered,.b-running,.b-insufficient_data{background:#2d7dd2}
+table{border-collapse:collapse;width:100%;font-size:12px}td,th{text-align:left;padding:2px 6px;
+border-bottom:1px solid #eee;vertical-align:top}svg.chart{width:100%;height:auto;max-width:520px}
+.figures{display:flex;flex-wrap:wrap;gap:10px}.figure{background:#fff;border:1px solid #dde;
+border-radius:6px;padding:8px 12px;min-width:110px}.figure .v{display:block;font-size:24px;
+font-weight:600}.figure .k{color:#666;font-size:12px}.muted{color:#777}
+ol.timeline{list-style:none;margin:0;padding:0 0 0 12px;border-left:2px solid #ccd}
+ol.timeline li{margin:0 0 8px;padding-left:8px}
+"""
+
+# ----------------------------------------------------------------------------- formatting
+
+
+def _e(value: Any) -> str:
+    """Escaped text of any value (quotes too, so it is safe inside attributes)."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _num(value: Any) -> float | None:
+    """A finite float, or None for None / NaN / inf / strings / anything non-numeric."""
+    if value is None or isinstance(value, (str, bytes)):
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _fmt(value: Any, spec: str = ".3g", dash: str = "&mdash;") -> str:
+    """Formatted finite number, or ``dash`` (markup) when there is none."""
+    v = _num(value)
+    return dash if v is None else _e(format(v, spec))
+
+
+def _show(value: Any, spec: str = ".3f") -> str:
+    """A real number formatted (dash when not finite), an integer / bool as such, None as a
+    dash, any other value escaped as text."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if value is None or isinstance(value, numbers.Number):
+        return _fmt(value, spec)
+    return _e(value)
+
+
+def _fmt_p(value: Any) -> str:
+    """p-value: 4 decimals down to 1e-4, scientific below, ``< 1e-300`` at zero."""
+    v = _num(value)
+    if v is None:
+        return "&mdash;"
+    return "&lt; 1e-300" if v == 0.0 else (f"{v:.4f}" if v >= 1e-4 else f"{v:.2e}")
+
+
+def _c(value: float) -> str:
+    """SVG coordinate: one decimal, 0 for anything non-finite."""
+    return f"{value:.1f}" if math.isfinite(value) else "0"
+
+
+def _plain(value: Any) -> str:
+    """Unescaped text of a value; empty for None and non-finite floats."""
+    bad = value is None or (isinstance(value, float) and not math.isfinite(value))
+    return "" if bad else str(value)
+
+
+def _badge(value: Any) -> str:
+    text = _plain(value)
+    return f'<span class="badge b-{re.sub(r"[^0-9A-Za-z_-]", "", text)}">{_e(text)}</span>'
+
+
+def _table(rows: Sequence[Sequence[str]], head: Sequence[str] = ()) -> str:
+    """Rows of ready markup; a first-column ``<th>`` when there is no header row."""
+    out = "".join(f"<th>{_e(h)}</th>" for h in head)
+    out = f"<table><tr>{out}</tr>" if head else "<table>"
+    for row in rows:
+        first = f"<td>{row[0]}</td>" if head else f"<th>{row[0]}</th>"
+        out += "<tr>" + first + "".join(f"<td>{v}</td>" for v in row[1:]) + "</tr>"
+    return out + "</table>"
+
+
+def _page(title: str, body: str, refresh: int | None = None) -> str:
+    meta = f'<meta http-equiv="refresh" content="{refresh}">' if refresh else ""
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"{meta}<title>{_e(title)}</title><style>{_CSS}</style></head>\n"
+        f"<body>\n{body}\n</body></html>\n"
+    )
+
+
+# ----------------------------------------------------------------------------- SVG helpers
+
+
+def _svg(attr: str, value: str, w: int, h: int, legend: Sequence[tuple[str, str]]) -> str:
+    """Opening ``<svg class="chart" attr="value">`` tag plus a legend row at the top."""
+    out = f'<svg class="chart" {attr}="{_e(value)}" viewBox="0 0 {w} {h}" width="{w}" '
+    out += f'height="{h}" role="img" aria-label="{_e(value)}">'
+    x = 40.0
+    for label, color in legend:
+        out += f'<rect x="{_c(x)}" y="3" width="10" height="10" fill="{color}" opacity=".6"/>'
+        out += _text(x + 14, 12, label, size=10)
+        x += 22 + 6 * len(label)
+    return out
+
+
+def _text(x: float, y: float, text: str, anchor: str = "", size: int = 9, title: str = "") -> str:
+    """An SVG ``<text>`` (escaped); with ``title``, rotated -40 degrees with a tooltip."""
+    a = f' text-anchor="{anchor}"' if anchor else ""
+    if title:
+        a += f' transform="rotate(-40 {_c(x)} {_c(y)})"><title>{_e(title)}</title'
+    return f'<text x="{_c(x)}" y="{_c(y)}" font-size="{size}"{a}>{_e(text)}</text>'
+
+
+def _axes(w: int, h: int, y_top: str, x_labels: tuple[Any, Any], left: int = 40) -> str:
+    """Axis lines of a ``w x h`` chart (plot area 20..h-20), max / 0 and first / last labels."""
+    base = h - 20
+    return (
+        f'<path d="M{left} 20V{base}H{w - 10}" fill="none" stroke="#999"/>'
+        + _text(left - 3, 28, y_top, "end")
+        + _text(left - 3, base, "0", "end")
+        + _text(left, h - 5, _plain(x_labels[0]))
+        + _text(w - 10, h - 5, _plain(x_labels[1]), "end")
+    )
+
+
+def _hist_svg(h: Histogram) -> str:
+    """Reference and current proportions overlaid (numeric) or side by side (categorical)."""
+    cat = h.kind == "categorical"
+    ref, cur = [_num(v) or 0.0 for v in h.reference], [_num(v) or 0.0 for v in h.current]
+    idx = list(range(min(len(ref), len(cur))))
+    hidden = max(len(idx) - _MAX_LEVELS, 0) if cat else 0
+    if hidden:  # keep the largest levels, in their own order
+        idx = sorted(sorted(idx, key=lambda i: -max(ref[i], cur[i]))[:_MAX_LEVELS])
+    w, height = 340, 212 if cat else 170
+    pw, ph = w - 50, 130  # plot area: x 40..330, y 20..150
+    peak = max([ref[i] for i in idx] + [cur[i] for i in idx] + [1e-12])
+    slot = pw / max(len(idx), 1)
+    bars: dict[str, list[str]] = {REF_COLOR: [], CUR_COLOR: []}
+    labels = []
+    for k, i in enumerate(idx):
+        x0 = 40 + k * slot
+        for color, v, dx in ((REF_COLOR, ref[i], 0.1), (CUR_COLOR, cur[i], 0.5)):
+            x, bw, bh = (
+                (x0 + slot * dx, slot * 0.4, ph * v / peak) if cat else (x0, slot, ph * v / peak)
+            )
+            bars[color].append(
+                f'<rect x="{_c(x)}" y="{_c(150 - bh)}" width="{_c(max(bw - 0.5, 0.5))}" '
+                f'height="{_c(bh)}"/>'
+            )
+        if cat and h.levels is not None and i < len(h.levels):
+            name, tx = str(h.levels[i]), x0 + slot / 2
+            short = name if len(name) <= 14 else name[:13] + "\u2026"
+            labels.append(_text(tx, 160, short, "end", title=name))
+    out = _svg(
+        "data-feature", h.feature, w, height, [("reference", REF_COLOR), ("current", CUR_COLOR)]
+    )
+    for color, rects in bars.items():
+        out += f'<g fill="{color}" fill-opacity=".55">{"".join(rects)}</g>'
+    out += "".join(labels) + '<path d="M40 150H330" stroke="#999"/>'
+    out += _text(37, 28, f"{_fmt(peak * 100, '.0f', '0')}%", "end") + _text(37, 150, "0", "end")
+    if not cat and h.edges:
+        out += _text(40, 163, _fmt(h.edges[0], ".4g", "?"), size=10)
+        out += _text(330, 163, _fmt(h.edges[-1], ".4g", "?"), "end", size=10)
+    if hidden:
+        out += _text(330, height - 3, f"+{hidden} smaller levels not shown", "end")
+    return out + "</svg>"
+
+
+def _line_svg(
+    key: str,
+    series: Sequence[tuple[str, str, Sequence[Any]]],
+    x_labels: tuple[Any, Any],
+    *,
+    y_max: float | None = None,
+    hline: float | None = None,
+    band: tuple[Sequence[Any], Sequence[Any]] | None = None,
+    unit: str = "",
+) -> str:
+    """Line chart over evenly spaced points; the line skips None / non-finite values.
+
+    ``band`` (low, high) is shaded in the colour of the last series; ``hline`` is a dashed
+    threshold. The y range is 0..``y_max`` (default 1.1 x the largest value)."""
+    w, h = 520, 190
+    n = max((len(s[2]) for s in series), default=0)
+    vals = [_num(v) for s in series for v in s[2]] + [_num(v) for b in band or () for v in b]
+    top = y_max or 1.1 * max([v for v in vals if v is not None] + [0.0]) or 1.0
+
+    def xy(i: int, v: Any) -> str:
+        x = 40 + (470 * i / (n - 1) if n > 1 else 235)
+        return f"{_c(x)} {_c(170 - 150 * min(max((_num(v) or 0.0) / top, 0.0), 1.0))}"
+
+    out = _svg("data-chart", key, w, h, [(s[0], s[1]) for s in series])
+    if band is not None:  # one polygon per run of points with both bounds
+        lo, hi = band
+        runs: list[list[int]] = [[]]
+        for i in range(min(len(lo), len(hi))):
+            if _num(lo[i]) is None or _num(hi[i]) is None:
+                runs.append([])
+            else:
+                runs[-1].append(i)
+        for r in (r for r in runs if len(r) > 1):
+            d = "L".join([xy(i, hi[i]) for i in r] + [xy(i, lo[i]) for i in reversed(r)])
+            out += f'<path d="M{d}Z" fill="{series[-1][1]}" fill-opacity=".18"/>'
+    if _num(hline) is not None:
+        y = xy(0, hline).split()[1]
+        out += f'<path d="M40 {y}H510" stroke="#c0392b" stroke-dasharray="4 3"/>'
+        out += _text(510, float(y) - 3, f"threshold {_fmt(hline, '.2g')}", "end")
+    for _, color, values in series:
+        pts = [xy(i, v) for i, v in enumerate(values) if _num(v) is not None]
+        d = "M" + "L".join(pts) if pts else ""
+        if len(values) <= 60:  # markers only while they stay readable
+            out += "".join(
+                f'<circle cx="{x}" cy="{y}" r="2.2" fill="{color}"/>'
+                for x, y in (p.split() for p in pts)
+            )
+        if d:
+            out += f'<path d="{d}" fill="none" stroke="{color}" stroke-width="1.8"/>'
+    return out + _axes(w, h, _fmt(top, ".3g", "1") + unit, x_labels) + "</svg>"
+
+
+def _bar_svg(key: str, values: Sequence[Any], x_labels: tuple[Any, Any], label: str) -> str:
+    """Vertical bars over evenly spaced slots (e.g. requests per time bucket)."""
+    nums = [max(_num(v) or 0.0, 0.0) for v in values]
+    peak, slot = max(nums + [0.0]) or 1.0, 470 / max(len(nums), 1)
+    rects = "".join(
+        f'<rect x="{_c(40 + i * slot)}" y="{_c(170 - 150 * v / peak)}" '
+        f'width="{_c(max(slot - 1, 0.5))}" height="{_c(150 * v / peak)}"/>'
+        for i, v in enumerate(nums)
+    )
+    out = _svg("data-chart", key, 520, 190, [(label, REF_COLOR)])
+    out += f'<g fill="{REF_COLOR}">{rects}</g>'
+    return out + _axes(520, 190, _fmt(peak, ",.0f", "1"), x_labels) + "</svg>"
+
+
+# ----------------------------------------------------------------------------- drift report
+
+_EXTRA_LABELS = {
+    "estimated_f1": "estimated F1 (label-free)",
+    "live_f1": "live F1 (labeled)",
+    "positive_rate": "positive rate",
+    "mean_probability": "mean probability",
+    "n_labeled": "labeled rows",
+}
+
+
+def _verdict(fd: FeatureDrift) -> str:
+    return "no verdict" if fd.drifted is None else ("drifted" if fd.drifted else "stable")
+
+
+def _feature_card(fd: FeatureDrift | None, h: Histogram | None, title: str, psi_t: float) -> str:
+    """One card: heading with verdict badge, chart, and the test table."""
+    out = f"<h2>{_e(title)} {_badge(_verdict(fd)) if fd is not None else ''}</h2>"
+    out += _hist_svg(h) if h is not None else '<p class="muted">no histogram data</p>'
+    if fd is not None:
+        eff, thr = _num(fd.effect_size), _num(fd.threshold)
+        cmp = "" if eff is None or thr is None else ("&ge;" if eff >= thr else "&lt;")
+        psi = _fmt(fd.psi, ".3f")
+        if (_num(fd.psi) or 0.0) >= psi_t:
+            psi += f" <b>(&ge; {_fmt(psi_t, '.2g')})</b>"
+        rows = [
+            ("test", "Kolmogorov-Smirnov" if fd.test == "ks" else "chi-square"),
+            ("statistic", _fmt(fd.statistic, ".4g")),
+            ("p-value", _fmt_p(fd.p_value)),
+            ("adjusted p (BH)", _fmt_p(fd.p_adjusted)),
+            (
+                f"effect ({_e(fd.effect_name).replace('_', ' ')})",
+                f"{_fmt(fd.effect_size, '.3f')} {cmp} {_fmt(fd.threshold, '.3f')}",
+            ),
+            ("PSI", psi),
+            ("missing values", _fmt(fd.n_nan, ".0f")),
+            ("values used", _fmt(fd.n_window, ",.0f")),
+        ]
+        if fd.unseen_levels:
+            more = len(fd.unseen_levels) - 10
+            shown = ", ".join(_e(x) for x in fd.unseen_levels[:10])
+            rows.append(("unseen levels", shown + (f" (+{more} more)" if more > 0 else "")))
+        out += _table([*rows, ("verdict", _verdict(fd))])
+    cls = "card drifted" if fd is not None and fd.drifted else "card"
+    return f'<div class="{cls}">{out}</div>'
+
+
+def render_drift_report(
+    report: DriftReport,
+    histograms: Sequence[Histogram],
+    *,
+    score_histogram: Histogram | None,
+    title: str,
+    generated_at: str,
+    model_version: str,
+    extra: Mapping[str, Any] | None = None,
+) -> str:
+    """One self-contained HTML page for a :class:`~selfheal.drift.DriftReport`.
+
+    ``histograms`` are matched to features by ``Histogram.feature`` (a feature without
+    one gets a card without chart). Drifted features come first (the score too, when it
+    drifted), then stable ones, then those without verdict. ``extra`` holds optional
+    label-free / labeled metrics for the summary line, e.g. ``{"estimated_f1": 0.8,
+    "estimated_f1_low": 0.77, "estimated_f1_high": 0.83, "live_f1": 0.79, "n_labeled":
+    412, "positive_rate": 0.27, "mean_probability": 0.3}``; other keys are shown under
+    their own name. Each chart is ``<svg class="chart" data-feature="<name>">`` (the
+    score's is ``data-feature="__score__"``).
+    """
+    extra = dict(extra or {})
+    hist = {h.feature: h for h in histograms}
+    judged = [f for f in report.features if f.drifted is not None]
+    drifted = [f for f in report.features if f.drifted]
+    share = f"{len(drifted)} of {len(judged)} features" if judged else "no verdict"
+    if judged and _num(report.drift_share) is not None:
+        share += f" ({_fmt(report.drift_share, '.0%')})"
+    if 0 < len(judged) < len(report.features):
+        share += f", {len(report.features) - len(judged)} without verdict"
+    low, high = extra.pop("estimated_f1_low", None), extra.pop("estimated_f1_high", None)
+    items = [
+        ("status", _badge(report.status)),
+        ("dataset drift", "yes" if report.dataset_drift else "no"),
+        ("drifted", share),
+        ("window rows", _fmt(report.n_window, ",.0f")),
+        ("reference rows", _fmt(report.n_reference, ",.0f")),
+        ("model", _e(model_version)),
+        ("generated", _e(generated_at)),
+    ]
+    for key, value in extra.items():
+        shown = _show(value)
+        if key == "estimated_f1" and _num(low) is not None and _num(high) is not None:
+            shown += f" ({_fmt(low, '.3f')}&ndash;{_fmt(high, '.3f')})"
+        items.append((_EXTRA_LABELS.get(key, str(key).replace("_", " ")), shown))
+    cfg = report.config
+    names = ", ".join(_e(f.name) for f in drifted)
+    summary = (
+        f'<div class="summary"><h1>{_e(title)}</h1><div>'
+        + " &middot; ".join(f"{_e(k)}: <b>{v}</b>" for k, v in items)
+        + (f"</div><div>drifted features: <b>{names}</b>" if drifted else "")
+        + f'</div><div class="muted">rule: BH-adjusted p &lt; {_fmt(cfg.alpha)} and effect '
+        f"&ge; threshold (Wasserstein {_fmt(cfg.wasserstein_threshold)}, Jensen-Shannon "
+        f"{_fmt(cfg.js_threshold)}); dataset drift when the drifted share &ge; "
+        f"{_fmt(cfg.dataset_drift_share)} or the score drifted; minimum window "
+        f"{_fmt(cfg.min_window, '.0f')} rows</div></div>"
+    )
+    rank = {True: 0, False: 1, None: 2}
+    ordered = sorted(report.features, key=lambda f: rank[f.drifted])
+    cards = [_feature_card(f, hist.get(f.name), f.name, cfg.psi_threshold) for f in ordered]
+    if report.score is not None or score_histogram is not None:
+        at = 0 if report.score is not None and report.score.drifted else len(drifted)
+        card = _feature_card(report.score, score_histogram, "prediction score", cfg.psi_threshold)
+        cards.insert(at, card)
+    return _page(title, summary + '<div class="grid">' + "".join(cards) + "</div>")
+
+
+def build_report(
+    sketch: ReferenceSketch,
+    window_df: pd.DataFrame,
+    scores: NDArray[Any] | None,
+    report: DriftReport,
+    *,
+    model_version: str,
+    generated_at: str,
+    extra: Mapping[str, Any] | None = None,
+    bins: int = 20,
+    title: str = "Drift report",
+) -> str:
+    """Compute the histograms with :func:`selfheal.drift.histogram` and render them.
+
+    Every feature of ``report`` gets one (a feature whose histogram cannot be computed
+    gets a card without chart); the score gets one when ``scores`` is given and the
+    sketch has reference scores. See :func:`render_drift_report` for ``extra``.
+    """
+    hists: list[Histogram] = []
+    for fd in report.features:
+        try:
+            hists.append(drift_histogram(sketch, window_df, fd.name, bins=bins))
+        except ValueError:
+            continue
+    score_h = None
+    if scores is not None and sketch.score is not None:
+        score_h = drift_histogram(sketch, None, SCORE_NAME, bins=bins, scores=scores)
+    return render_drift_report(
+        report,
+        hists,
+        score_histogram=score_h,
+        title=title,
+        generated_at=generated_at,
+        model_version=model_version,
+        extra=extra,
+    )
+
+
+# ----------------------------------------------------------------------------- report files
+
+_ISO = re.compile(
+    r"^(\d{4})-?(\d{2})-?(\d{2})[T ](\d{2}):?(\d{2}):?(\d{2})(?:[.,]\d+)?(Z|[+-]\d{2}:?\d{2})?$"
+)
+
+
+def stamp_from_time(stamp: str) -> str:
+    """File-name stem for a report.
+
+    An ISO time becomes ``YYYYMMDDTHHMMSS`` plus ``Z`` when it carries an offset (it is
+    converted to UTC; fractions of a second are dropped): "2026-11-26T08:30:00.123Z" ->
+    "20261126T083000Z". Anything else keeps only ``[0-9A-Za-z_-]`` (at most 100).
+
+    Raises
+    ------
+    ValueError
+        If nothing usable is left, or the result would be ``latest``.
+    """
+    m = _ISO.match(stamp.strip())
+    if m is None:
+        out = re.sub(r"[^0-9A-Za-z_-]", "", stamp)[:100]
+        if not out or out == "latest":
+            raise ValueError(f"write_report: argument 'stamp' {stamp!r} gives no usable name")
+        return out
+    y, mo, d, hh, mi, ss, tz = m.groups()
+    if tz is None:
+        return f"{y}{mo}{d}T{hh}{mi}{ss}"
+    t = datetime(int(y), int(mo), int(d), int(hh), int(mi), int(ss), tzinfo=timezone.utc)
+    if tz != "Z":
+        t -= (1 if tz[0] == "+" else -1) * timedelta(hours=int(tz[1:3]), minutes=int(tz[-2:]))
+    return t.strftime("%Y%m%dT%H%M%SZ")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_report(html: str, reports_dir: Path, stamp: str, *, keep: int = KEEP_REPORTS) -> Path:
+    """Write ``reports_dir/drift/<stamp>.html`` and atomically replace ``latest.html``.
+
+    ``stamp`` goes through :func:`stamp_from_time`. Each file is written to a temporary
+    file in the same folder and then ``os.replace``-d, so a reader never sees a partial
+    page. Afterwards only the ``keep`` timestamped reports with the greatest names (the
+    newest, for time stamps) are kept; the file just written is never deleted. Returns
+    the timestamped path.
+    """
+    out_dir = Path(reports_dir) / "drift"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{stamp_from_time(stamp)}.html"
+    _atomic_write(path, html)
+    _atomic_write(out_dir / "latest.html", html)
+    dated = sorted(p for p in out_dir.glob("*.html") if p.name != "latest.html")
+    for old in dated[: max(len(dated) - keep, 0)]:
+        if old != path:
+            old.unlink(missing_ok=True)
+    return path
+
+
+# ----------------------------------------------------------------------------- dashboard
+
+_STAT_KEYS: dict[str, tuple[str, str, str]] = {  # key -> (label, format, suffix)
+    "total": ("predictions", ",.0f", ""),
+    "labels": ("labels received", ",.0f", ""),
+    "window_rows": ("rows in drift window", ",.0f", ""),
+    "positive_rate": ("positive rate", ".1%", ""),
+    "mean_probability": ("mean probability", ".3f", ""),
+    "latency_p50": ("latency p50", ".1f", " ms"),
+    "latency_p99": ("latency p99", ".1f", " ms"),
+}
+
+
+def _rows(data: Any) -> list[Mapping[str, Any]]:
+    ok = isinstance(data, Sequence) and not isinstance(data, str)
+    return [r for r in data if isinstance(r, Mapping)] if ok else []
+
+
+def _mapping(data: Any) -> Mapping[str, Any]:
+    return data if isinstance(data, Mapping) else {}
+
+
+def _metrics(m: Any) -> str:
+    items = _mapping(m).items()
+    return " &middot; ".join(f"{_e(k)} {_show(v)}" for k, v in items) or "&mdash;"
+
+
+def _card(title: str, content: str) -> str:
+    return f'<div class="card"><h2>{_e(title)}</h2>{content}</div>'
+
+
+def _kv(m: Mapping[str, Any], badge: str = "status") -> str:
+    """Key / value table of a mapping (``badge`` key as a badge); "no data yet" if empty."""
+    rows = [
+        (
+            _e(str(k).replace("_", " ")),
+            _badge(v) if k == badge else _metrics(v) if k == "metrics" else _show(v),
+        )
+        for k, v in m.items()
+    ]
+    return _table(rows) if rows else _NO_DATA
+
+
+def _charts(cycles: list[Mapping[str, Any]], traffic: list[Mapping[str, Any]], t: float) -> str:
+    """Drift share and F1 cards from the monitor cycles; requests and latency from traffic."""
+    out = ""
+    if cycles:
+
+        def col(key: str) -> list[Any]:
+            return [c.get(key) for c in cycles]
+
+        xl, last = (cycles[0].get("created_at"), cycles[-1].get("created_at")), cycles[-1]
+        share = _line_svg(
+            "drift_share", [("drift share", CUR_COLOR, col("drift_share"))], xl, y_max=1.0, hline=t
+        )
+        drift = "yes" if last.get("dataset_drift") else "no"
+        latest = (
+            f"<p>latest: {_badge(last.get('status'))} drift share "
+            f"<b>{_fmt(last.get('drift_share'), '.2f')}</b>, dataset drift <b>{drift}</b>, "
+            f"window {_fmt(last.get('n_window'), ',.0f')} rows, decision "
+            f"<b>{_show(last.get('decision'))}</b></p>"
+        )
+        out += _card("Drift share", latest + share)
+        f1 = [
+            ("live F1 (labeled)", CUR_COLOR, col("live_f1")),
+            ("estimated F1 (label-free)", REF_COLOR, col("estimated_f1")),
+        ]
+        band = (col("estimated_f1_low"), col("estimated_f1_high"))
+        out += _card("F1: live vs estimated", _line_svg("f1", f1, xl, y_max=1.0, band=band))
+    else:
+        out += _card("Drift share", _NO_DATA) + _card("F1: live vs estimated", _NO_DATA)
+    if traffic:
+        xl = (traffic[0].get("bucket"), traffic[-1].get("bucket"))
+        counts = [r.get("count") for r in traffic]
+        out += _card("Traffic", _bar_svg("traffic", counts, xl, "requests per bucket"))
+        lat = [
+            ("p50", REF_COLOR, [r.get("p50_ms") for r in traffic]),
+            ("p99", CUR_COLOR, [r.get("p99_ms") for r in traffic]),
+        ]
+        out += _card("Latency", _line_svg("latency", lat, xl, unit=" ms"))
+    else:
+        out += _card("Traffic", _NO_DATA) + _card("Latency", _NO_DATA)
+    return out
+
+
+def _health(health: Mapping[str, Any]) -> str:
+    rows = []
+    for key, value in health.items():
+        sub = _mapping(value)
+        rest = ", ".join(f"{_e(k)}: {_show(v)}" for k, v in sub.items() if k != "status")
+        rows.append((_e(key), _badge(sub.get("status") if sub else value) + " " + rest))
+    return _table(rows) if rows else _NO_DATA
+
+
+def render_dashboard(data: Mapping[str, Any]) -> str:
+    """The operator dashboard (``GET /``): plain HTML + inline SVG, refreshed by a meta tag.
+
+    Every key is optional; a missing or empty section renders "no data yet", and values of
+    the wrong type are ignored. Numbers that are None / NaN / inf show as a dash.
+
+    * ``refresh_seconds`` (int, default 30, clamped to 1..86400): the
+      ``<meta http-equiv="refresh">`` period. ``generated_at`` (str): shown in the header.
+      ``drift_share_threshold`` (float, default 0.5): dashed line of the drift chart.
+    * ``health``: ``{"status", "model", "database", "writer", "monitor"}``; each value a
+      status string or a mapping with a ``"status"`` key (its other keys are listed).
+    * ``stats``: ``{"total", "labels", "window_rows", "positive_rate", "mean_probability",
+      "latency_p50", "latency_p99"}`` (rates as fractions, latencies in ms); each one is a
+      big number in ``<div class="figure" data-key="<key>">``; unknown keys are shown too.
+    * ``report_url``: link to the latest drift report; only a site-relative path (such as
+      ``"/reports/drift/latest"``) becomes a link, anything else is shown as text.
+    * ``production``: ``{"version", "promoted_at", "actor", "reason", "metrics": {"f1",
+      "auc", "brier", "precision", "recall"}}``.
+    * ``last_retrain``: ``{"id", "trigger", "status", "started_at", "finished_at",
+      "reason", "candidate_version"}``.
+    * ``cycles`` (oldest first): ``{"created_at", "status", "drift_share", "dataset_drift",
+      "live_f1", "estimated_f1", "estimated_f1_low", "estimated_f1_high", "n_window",
+      "decision"}`` -> ``<svg class="chart" data-chart="drift_share">`` and
+      ``data-chart="f1"`` (live vs estimated F1, the estimate's interval shaded).
+    * ``traffic`` (oldest first): ``{"bucket", "count", "p50_ms", "p99_ms"}`` ->
+      ``data-chart="traffic"`` (bars) and ``data-chart="latency"`` (lines).
+    * ``versions`` (newest first): ``{"version", "status", "created_at", "trigger",
+      "reason", "metrics"}`` -> a timeline (first 50).
+    * ``events`` (newest first, model_events rows): ``{"created_at", "event", "version",
+      "previous_version", "reason", "actor"}`` -> a table (first 50).
+    """
+    refresh = int(min(max(_num(data.get("refresh_seconds", 30)) or 30, 1), 86400))
+    health, stats = _mapping(data.get("health")), _mapping(data.get("stats"))
+    body = "<h1>selfheal operator dashboard "
+    body += (_badge(health["status"]) if "status" in health else "") + "</h1><p>"
+    if data.get("generated_at"):
+        body += f"updated {_show(data['generated_at'])} &middot; "
+    url = data.get("report_url")
+    if isinstance(url, str) and url.startswith("/") and not url.startswith("//"):
+        body += f'<a href="{_e(url)}">latest drift report</a></p>'
+    else:
+        body += f"latest drift report: {_show(url) if url else 'none yet'}</p>"
+    figs = ""
+    for k in [*(k for k in _STAT_KEYS if k in stats), *(k for k in stats if k not in _STAT_KEYS)]:
+        label, spec, suffix = _STAT_KEYS.get(k, (str(k).replace("_", " "), ",.4g", ""))
+        v = _fmt(stats[k], spec) + suffix if _num(stats[k]) is not None else _show(stats[k])
+        figs += f'<div class="figure" data-key="{_e(k)}"><span class="v">{v or "&mdash;"}</span>'
+        figs += f'<span class="k">{_e(label)}</span></div>'
+    body += f'<div class="figures">{figs}</div>' if figs else _NO_DATA
+    timeline = "".join(
+        f'<li><b>{_show(v.get("version"))}</b> {_badge(v.get("status"))} <span class="muted">'
+        f"{_show(v.get('created_at'))} &middot; trigger {_show(v.get('trigger'))}</span><br>"
+        f"{_show(v.get('reason'))}<br><small>{_metrics(v.get('metrics'))}</small></li>"
+        for v in _rows(data.get("versions"))[:50]
+    )
+    cols = ("created_at", "event", "version", "previous_version", "actor", "reason")
+    events = [
+        [_badge(ev.get(c)) if c == "event" else _show(ev.get(c)) for c in cols]
+        for ev in _rows(data.get("events"))[:50]
+    ]
+    threshold = _num(data.get("drift_share_threshold", 0.5))
+    cycles, traffic = _rows(data.get("cycles")), _rows(data.get("traffic"))
+    body += '<div class="grid">' + _card("Health", _health(health))
+    body += _card("Production model", _kv(_mapping(data.get("production"))))
+    body += _card("Last retrain", _kv(_mapping(data.get("last_retrain"))))
+    body += _charts(cycles, traffic, 0.5 if threshold is None else threshold)
+    body += _card(
+        "Model versions", f'<ol class="timeline">{timeline}</ol>' if timeline else _NO_DATA
+    )
+    events_html = _table(events, [c.replace("_", " ") for c in cols]) if events else _NO_DATA
+    body += _card("Recent model events", events_html) + "</div>"
+    return _page("selfheal dashboard", body, refresh=refresh)
