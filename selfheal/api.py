@@ -506,9 +506,26 @@ def create_app(service: Service) -> Flask:
         conn = service.read_conn()
         runs = store.recent_runs(conn, 1)
         extra: dict[str, Any] = {"last_retrain": runs[0] if runs else None}
-        if service.monitor is not None:
-            extra["drift"] = service.monitor.latest_summary()
+        latest = store.recent_reports(conn, 1)
+        extra["drift"] = latest[0] if latest else None
         return extra
+
+    @app.get("/monitoring/drift")
+    def drift() -> Response:
+        latest = store.latest_report(service.read_conn())
+        if latest is None:
+            raise NotFoundError(
+                "no drift report yet: the monitor has not completed a cycle; "
+                "POST /monitoring/run or wait SELFHEAL_MONITOR_INTERVAL",
+                code="no_report",
+            )
+        return ok(latest)
+
+    @app.post("/monitoring/run")
+    def monitoring_run() -> Response:
+        admin()
+        summary = service.monitor.run_once()
+        return ok(summary, 200 if summary.get("status") != "error" else 503)
 
     # -- models ----------------------------------------------------------------------------
     @app.get("/model/info")
@@ -637,10 +654,7 @@ def create_app(service: Service) -> Flask:
             "last_commit_ms": round(w.stats.last_commit_ms, 3),
             "last_error": w.stats.last_error,
         }
-        if service.monitor is not None:
-            checks["monitor"] = service.monitor.health()
-        else:
-            checks["monitor"] = {"ok": True, "enabled": False}
+        checks["monitor"] = service.monitor.health()
         healthy = all(c["ok"] for c in checks.values())
         return ok(
             {

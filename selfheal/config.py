@@ -97,6 +97,233 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "seed", "int", 42, "Seed for synthetic data, splits and training.", low=0, high=2**32 - 1
     ),
+    # -- monitor ----------------------------------------------------------------------------
+    Setting("monitor_enabled", "bool", True, "Run the background monitor thread in run.py."),
+    Setting(
+        "monitor_interval", "float", 60.0, "Seconds between monitor cycles.", low=0.05, high=86_400
+    ),
+    Setting(
+        "monitor_window",
+        "int",
+        1000,
+        "Newest production predictions a monitor cycle examines.",
+        low=10,
+        high=1_000_000,
+    ),
+    Setting(
+        "monitor_window_minutes",
+        "float",
+        0.0,
+        "If > 0, the window is also limited to the last N minutes.",
+        low=0,
+        high=525_600,
+    ),
+    Setting(
+        "drift_alpha",
+        "float",
+        0.05,
+        "Significance level after Benjamini-Hochberg correction.",
+        low=1e-6,
+        high=0.5,
+    ),
+    Setting(
+        "drift_min_window",
+        "int",
+        200,
+        "Fewer rows than this give status insufficient_data, not a verdict.",
+        low=10,
+        high=1_000_000,
+    ),
+    Setting(
+        "drift_wasserstein",
+        "float",
+        0.1,
+        "Effect-size threshold for numeric features (normed Wasserstein).",
+        low=0,
+        high=10,
+    ),
+    Setting(
+        "drift_js",
+        "float",
+        0.1,
+        "Effect-size threshold for categorical features (Jensen-Shannon).",
+        low=0,
+        high=1,
+    ),
+    Setting("drift_psi", "float", 0.2, "PSI level reported as notable.", low=0, high=10),
+    Setting(
+        "drift_share",
+        "float",
+        0.5,
+        "Share of drifted features that makes dataset drift.",
+        low=0.01,
+        high=1,
+    ),
+    Setting(
+        "drift_consecutive",
+        "int",
+        2,
+        "Consecutive drifting cycles before drift triggers a retrain.",
+        low=1,
+        high=100,
+    ),
+    Setting(
+        "f1_drop",
+        "float",
+        0.05,
+        "Labeled or estimated F1 below the holdout F1 by more than this triggers a retrain.",
+        low=0,
+        high=1,
+    ),
+    Setting(
+        "min_labels",
+        "int",
+        200,
+        "Labeled rows in the window needed before labeled F1 is judged.",
+        low=10,
+        high=1_000_000,
+    ),
+    Setting(
+        "auto_retrain",
+        "bool",
+        True,
+        "Let the monitor retrain on its own triggers (false: record triggers only).",
+    ),
+    Setting(
+        "cooldown_seconds",
+        "float",
+        3600.0,
+        "No automatic retrain within this many seconds of the last retrain or automatic rollback.",
+        low=0,
+        high=30 * 86_400,
+    ),
+    # -- retraining ----------------------------------------------------------------------
+    Setting(
+        "retrain_half_life_rows",
+        "float",
+        1000.0,
+        "Recency weighting of a retrain: a row's weight halves every N rows back from the "
+        "newest labeled row; the reference sample counts as the oldest data.",
+        low=10,
+        high=10_000_000,
+    ),
+    Setting(
+        "retrain_max_rows",
+        "int",
+        20_000,
+        "Most recent labeled live rows used for a retrain.",
+        low=100,
+        high=10_000_000,
+    ),
+    Setting(
+        "holdout_fraction",
+        "float",
+        0.3,
+        "Share of the labeled live rows, the most recent ones, held out to judge "
+        "champion and challenger.",
+        low=0.05,
+        high=0.9,
+    ),
+    Setting(
+        "probation_labels",
+        "int",
+        200,
+        "Labeled predictions watched after an automatic promotion.",
+        low=10,
+        high=1_000_000,
+    ),
+    Setting(
+        "probation_max_f1_drop",
+        "float",
+        0.05,
+        "Roll back when the new model's live F1 trails its predecessor's by more than "
+        "this on the same traffic.",
+        low=0,
+        high=1,
+    ),
+    # -- gates (docs/evaluation_gates.md) ---------------------------------------------------
+    Setting(
+        "gate_min_rows",
+        "int",
+        500,
+        "Data-quality gate: minimum training rows.",
+        low=10,
+        high=100_000_000,
+    ),
+    Setting(
+        "gate_min_class_share",
+        "float",
+        0.05,
+        "Data-quality gate: minimum share of each class.",
+        low=0,
+        high=0.5,
+    ),
+    Setting(
+        "gate_min_f1_gain",
+        "float",
+        0.01,
+        "Statistical gate: minimum F1 gain over the champion.",
+        low=-1,
+        high=1,
+    ),
+    Setting(
+        "gate_bootstrap_n",
+        "int",
+        1000,
+        "Statistical gate: paired bootstrap replicates.",
+        low=100,
+        high=100_000,
+    ),
+    Setting(
+        "gate_bootstrap_confidence",
+        "float",
+        0.90,
+        "Statistical gate: confidence of the gain interval.",
+        low=0.5,
+        high=0.999,
+    ),
+    Setting(
+        "gate_max_brier_increase",
+        "float",
+        0.01,
+        "Stability gate: largest allowed Brier increase.",
+        low=0,
+        high=1,
+    ),
+    Setting(
+        "gate_max_slice_f1_drop",
+        "float",
+        0.10,
+        "Stability gate: largest allowed F1 loss on a slice.",
+        low=0,
+        high=1,
+    ),
+    Setting(
+        "gate_min_slice_rows",
+        "int",
+        30,
+        "Stability gate: smaller slices are reported, not judged.",
+        low=1,
+        high=1_000_000,
+    ),
+    Setting(
+        "gate_max_positive_rate_gap",
+        "float",
+        0.15,
+        "Consistency gate: largest gap between positive rate and observed label rate.",
+        low=0,
+        high=1,
+    ),
+    Setting(
+        "gate_max_latency_ratio",
+        "float",
+        3.0,
+        "Consistency gate: largest scoring time per row relative to the champion.",
+        low=1,
+        high=1000,
+    ),
+    Setting("gate_floor_auc", "float", 0.6, "First-model floor: holdout AUC.", low=0, high=1),
+    Setting("gate_floor_f1", "float", 0.3, "First-model floor: holdout F1.", low=0, high=1),
     Setting(
         "bootstrap_rows",
         "int",
@@ -257,6 +484,42 @@ class Settings:
     @property
     def reports_path(self) -> Path:
         return self.home_path / "reports"
+
+    def drift_config(self) -> Any:
+        from selfheal.drift import DriftConfig
+
+        return DriftConfig(
+            alpha=self.drift_alpha,
+            wasserstein_threshold=self.drift_wasserstein,
+            js_threshold=self.drift_js,
+            psi_threshold=self.drift_psi,
+            min_window=self.drift_min_window,
+            dataset_drift_share=self.drift_share,
+        )
+
+    def gate_config(self) -> Any:
+        from selfheal.gates import GateConfig
+
+        return GateConfig(
+            **{
+                f: self.values["gate_" + f]
+                for f in (
+                    "min_rows",
+                    "min_class_share",
+                    "min_f1_gain",
+                    "bootstrap_n",
+                    "bootstrap_confidence",
+                    "max_brier_increase",
+                    "max_slice_f1_drop",
+                    "min_slice_rows",
+                    "max_positive_rate_gap",
+                    "max_latency_ratio",
+                    "floor_auc",
+                    "floor_f1",
+                )
+            },
+            seed=self.seed,
+        )
 
     def public(self) -> dict[str, Any]:
         """Settings safe to show: secrets are reduced to whether they are set."""

@@ -211,6 +211,19 @@ def build_openapi(schema: FeatureSchema | None, version: str | None) -> dict[str
                 "responses": {"200": _json(obj), **_err(400)},
             }
         },
+        "/monitoring/drift": {
+            "get": {
+                "summary": "The latest drift report (per-feature tests, estimates, decision)",
+                "responses": {"200": _json(obj), **_err(404)},
+            }
+        },
+        "/monitoring/run": {
+            "post": {
+                "summary": "Run one monitor cycle now (admin)",
+                "security": admin,
+                "responses": {"200": _json(obj), **_err(401, 403, 503)},
+            }
+        },
         "/model/info": {
             "get": {
                 "summary": "The production model: metrics, schema, lineage",

@@ -33,6 +33,27 @@ class Home:
         with db.transaction(self.conn):
             store.insert_event(self.conn, event)
 
+    def write(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run `fn` in one transaction on this Home's connection (outside the server)."""
+        with db.transaction(self.conn):
+            return fn(self.conn)
+
+    def loop(self, *, background: bool = False) -> tuple[Any, Any]:
+        """A healer and monitor bound to this Home (the CLI's `monitor` and `retrain`)."""
+        from selfheal.healer import Healer
+        from selfheal.monitor import Monitor
+
+        healer = Healer(self.settings, self.registry, read_conn=lambda: self.conn, write=self.write)
+        monitor = Monitor(
+            self.settings,
+            self.registry,
+            healer,
+            read_conn=lambda: self.conn,
+            write=self.write,
+            background_retrain=background,
+        )
+        return healer, monitor
+
     def close(self) -> None:
         self.conn.close()
 

@@ -463,6 +463,41 @@ class Registry:
             )
         return pointer
 
+    # -- shadow -------------------------------------------------------------------------
+    @property
+    def shadow_path(self) -> Path:
+        return self.root / "shadow.json"
+
+    def shadow(self) -> str | None:
+        """The version scored in shadow beside production, if any."""
+        try:
+            data = json.loads(self.shadow_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except json.JSONDecodeError:
+            return None
+        version = data.get("version")
+        return version if isinstance(version, str) else None
+
+    def set_shadow(self, version: str | None, *, reason: str = "", actor: str = "cli") -> None:
+        """Score `version` in shadow on live traffic (None stops shadow scoring)."""
+        with self._locked():
+            previous = self.shadow()
+            if version is None:
+                if previous is None:
+                    return
+                self.shadow_path.unlink(missing_ok=True)
+                _fsync_dir(self.root)
+                self._event("shadow_stopped", previous, None, reason or "shadow stopped", actor)
+                return
+            check_version_name(version)
+            self.verify(version)
+            atomic_write_json(
+                self.shadow_path,
+                {"version": version, "since": iso(), "reason": reason, "actor": actor},
+            )
+            self._event("shadow_started", version, previous, reason or "shadow started", actor)
+
     def list(self) -> list[dict[str, Any]]:
         """Every version with its status, newest last."""
         pointer = self.pointer() or {}

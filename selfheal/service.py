@@ -19,6 +19,8 @@ from typing import Any
 from selfheal import db, ops, store
 from selfheal.config import Settings
 from selfheal.errors import SelfhealError
+from selfheal.healer import Healer
+from selfheal.monitor import Monitor
 from selfheal.registry import LoadedModel, Registry
 from selfheal.writer import Writer
 
@@ -34,15 +36,18 @@ class ModelHolder:
         self.shadow: LoadedModel | None = None
         self.error: str | None = None
         self.loaded_at: float | None = None
-        self._stamp: tuple[int, int, int] | None = None
+        self._stamp: tuple[tuple[int, int, int] | None, ...] | None = None
         self._lock = threading.Lock()
 
-    def _pointer_stamp(self) -> tuple[int, int, int] | None:
-        try:
-            st = os.stat(self.registry.pointer_path)
-        except FileNotFoundError:
-            return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
+    def _pointer_stamp(self) -> tuple[tuple[int, int, int] | None, ...]:
+        stamps: list[tuple[int, int, int] | None] = []
+        for path in (self.registry.pointer_path, self.registry.shadow_path):
+            try:
+                st = os.stat(path)
+                stamps.append((st.st_ino, st.st_mtime_ns, st.st_size))
+            except FileNotFoundError:
+                stamps.append(None)
+        return tuple(stamps)
 
     def refresh(self, *, force: bool = False) -> bool:
         """Load the pointer's version if it changed. Returns True when the model swapped.
@@ -52,6 +57,7 @@ class ModelHolder:
             if stamp == self._stamp and not force:
                 return False
             try:
+                self._refresh_shadow()
                 version = self.registry.production()
                 if version is None:
                     self.current, self.error = None, "no production model"
@@ -75,8 +81,17 @@ class ModelHolder:
             log.info("promotion seen: %s -> %s", previous, version)
         return True
 
-    def set_shadow(self, version: str | None) -> None:
-        self.shadow = self.registry.load(version) if version else None
+    def _refresh_shadow(self) -> None:
+        version = self.registry.shadow()
+        if version is None:
+            self.shadow = None
+        elif self.shadow is None or self.shadow.version != version:
+            try:
+                self.shadow = self.registry.load(version)
+                log.info("shadow scoring: %s", version)
+            except SelfhealError as exc:
+                self.shadow = None
+                log.error("cannot load shadow model %s: %s", version, exc.message)
 
 
 class Service:
@@ -103,22 +118,41 @@ class Service:
         self._watcher = threading.Thread(
             target=self._watch, name="selfheal-model-watcher", daemon=True
         )
-        self.monitor: Any = None
+        self.healer = Healer(
+            settings,
+            self.registry,
+            read_conn=self.read_conn,
+            write=self.writer.write,
+            on_swap=self._swap,
+        )
+        self.monitor = Monitor(
+            settings,
+            self.registry,
+            self.healer,
+            read_conn=self.read_conn,
+            write=self.writer.write,
+            background_retrain=True,
+        )
 
     # -- lifecycle ----------------------------------------------------------------------
-    def start(self) -> Service:
+    def start(self, *, monitor: bool | None = None) -> Service:
+        """Start the writer and watcher, and the monitor thread when enabled."""
         self.models.refresh(force=True)
         self.writer.start()
         self._watcher.start()
+        if self.settings.monitor_enabled if monitor is None else monitor:
+            self.monitor.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        if self.monitor is not None:
-            self.monitor.stop()
+        self.monitor.stop()  # also waits for a retrain in flight, which needs the writer
         self.writer.stop()
         if self._watcher.is_alive():
             self._watcher.join(5)
+
+    def _swap(self) -> None:
+        self.models.refresh(force=True)
 
     def _watch(self) -> None:
         while not self._stop.wait(self.settings.model_poll_seconds):

@@ -175,6 +175,7 @@ def recent_predictions(
     *,
     limit: int | None = 1000,
     since: str | None = None,
+    until: str | None = None,
     version: str | None = None,
     roles: Sequence[str] = ("production",),
 ) -> list[sqlite3.Row]:
@@ -187,6 +188,9 @@ def recent_predictions(
     if since is not None:
         where.append("p.created_at >= ?")
         args.append(since)
+    if until is not None:
+        where.append("p.created_at <= ?")
+        args.append(until)
     sql = (
         "SELECT p.seq, p.id, p.created_at, p.model_version, p.role, p.features, p.probability,"
         " p.prediction, p.threshold, p.latency_ms, p.out_of_range, l.label"
@@ -209,3 +213,244 @@ def traffic_counts(conn: sqlite3.Connection) -> dict[str, int]:
         " FROM predictions"
     ).fetchone()
     return {k: int(row[k] or 0) for k in row.keys()}
+
+
+# -- monitor cycles ---------------------------------------------------------------------
+_REPORT_COLUMNS = (
+    "created_at",
+    "model_version",
+    "status",
+    "dataset_drift",
+    "drift_share",
+    "score_drift",
+    "n_window",
+    "n_reference",
+    "window_from",
+    "window_to",
+    "out_of_range_rows",
+    "positive_rate",
+    "mean_probability",
+    "estimated_f1",
+    "estimated_f1_low",
+    "estimated_f1_high",
+    "n_labeled",
+    "live_f1",
+    "live_auc",
+    "live_brier",
+    "holdout_f1",
+    "decision",
+    "trigger",
+    "retrain_run_id",
+    "error",
+    "report",
+)
+_FEATURE_COLUMNS = (
+    "feature",
+    "kind",
+    "test",
+    "statistic",
+    "p_value",
+    "p_adjusted",
+    "effect_name",
+    "effect_size",
+    "threshold",
+    "psi",
+    "n_nan",
+    "drifted",
+)
+
+
+def insert_drift_report(
+    conn: sqlite3.Connection, row: Mapping[str, Any], features: Sequence[Mapping[str, Any]] = ()
+) -> int:
+    defaults = {"dataset_drift": 0, "n_window": 0, "decision": "none"}
+    values = [row.get(c, defaults.get(c)) for c in _REPORT_COLUMNS]
+    values[_REPORT_COLUMNS.index("report")] = (
+        dumps(row["report"]) if row.get("report") is not None else None
+    )
+    cur = conn.execute(
+        f"INSERT INTO drift_reports ({', '.join(_REPORT_COLUMNS)})"
+        f" VALUES ({', '.join('?' * len(_REPORT_COLUMNS))})",
+        values,
+    )
+    report_id = int(cur.lastrowid or 0)
+    conn.executemany(
+        f"INSERT INTO drift_feature_results (report_id, {', '.join(_FEATURE_COLUMNS)})"
+        f" VALUES (?, {', '.join('?' * len(_FEATURE_COLUMNS))})",
+        [(report_id, *[f.get(c) for c in _FEATURE_COLUMNS]) for f in features],
+    )
+    return report_id
+
+
+def recent_reports(
+    conn: sqlite3.Connection, limit: int = 50, *, version: str | None = None
+) -> list[dict[str, Any]]:
+    """Newest first, without the JSON `report` column."""
+    cols = ", ".join(c for c in ("id", *_REPORT_COLUMNS) if c != "report")
+    if version is None:
+        rows = conn.execute(f"SELECT {cols} FROM drift_reports ORDER BY id DESC LIMIT ?", (limit,))
+    else:
+        rows = conn.execute(
+            f"SELECT {cols} FROM drift_reports WHERE model_version = ? ORDER BY id DESC LIMIT ?",
+            (version, limit),
+        )
+    return [dict(r) for r in rows]
+
+
+def latest_report(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    row = conn.execute(
+        "SELECT * FROM drift_reports WHERE status != 'error' ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return None
+    d = dict(row)
+    d["report"] = json.loads(d["report"]) if d["report"] else None
+    d["features"] = [
+        dict(r)
+        for r in conn.execute(
+            "SELECT * FROM drift_feature_results WHERE report_id = ? ORDER BY drifted DESC,"
+            " feature",
+            (d["id"],),
+        )
+    ]
+    return d
+
+
+def consecutive_drift(conn: sqlite3.Connection, version: str, limit: int = 100) -> int:
+    """How many of this version's newest verdict cycles in a row found dataset drift
+    (cycles without a verdict, insufficient data or errors, are skipped, not counted)."""
+    n = 0
+    for (drift,) in conn.execute(
+        "SELECT dataset_drift FROM drift_reports WHERE model_version = ?"
+        " AND status IN ('ok', 'drift') ORDER BY id DESC LIMIT ?",
+        (version, limit),
+    ):
+        if not drift:
+            break
+        n += 1
+    return n
+
+
+# -- retrain runs and gates ---------------------------------------------------------------
+def insert_gate_results(
+    conn: sqlite3.Connection,
+    run_id: int,
+    results: Sequence[Mapping[str, Any]],
+    now: str | None = None,
+) -> None:
+    now = now or iso()
+    conn.executemany(
+        'INSERT INTO gate_results (run_id, gate, passed, "values", thresholds, reason,'
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                run_id,
+                r["name"],
+                int(bool(r["passed"])),
+                dumps(r["values"]),
+                dumps(r["thresholds"]),
+                r["reason"],
+                now,
+            )
+            for r in results
+        ],
+    )
+
+
+def gate_results(conn: sqlite3.Connection, run_id: int) -> list[dict[str, Any]]:
+    out = []
+    for r in conn.execute(
+        'SELECT gate, passed, "values", thresholds, reason FROM gate_results'
+        " WHERE run_id = ? ORDER BY rowid",
+        (run_id,),
+    ):
+        d = dict(r)
+        d["values"] = json.loads(d["values"])
+        d["thresholds"] = json.loads(d["thresholds"])
+        d["passed"] = bool(d["passed"])
+        out.append(d)
+    return out
+
+
+def last_cooldown_start(conn: sqlite3.Connection) -> str | None:
+    """When the newest retrain started or the newest automatic rollback happened."""
+    row = conn.execute(
+        "SELECT MAX(t) FROM (SELECT MAX(started_at) AS t FROM retrain_runs"
+        " WHERE status != 'skipped' UNION ALL SELECT MAX(created_at) FROM model_events"
+        " WHERE event = 'rolled_back' AND actor = 'monitor')"
+    ).fetchone()
+    return row[0] if row and row[0] else None
+
+
+def labeled_rows(
+    conn: sqlite3.Connection, *, limit: int, until: str | None = None
+) -> list[sqlite3.Row]:
+    """Newest labeled served rows (production and external), newest first."""
+    sql = (
+        "SELECT p.seq, p.created_at, p.features, p.probability, p.model_version, l.label"
+        " FROM predictions p JOIN labels l ON l.prediction_id = p.id"
+        " WHERE p.role IN ('production', 'external')"
+    )
+    args: list[Any] = []
+    if until is not None:
+        sql += " AND p.created_at <= ?"
+        args.append(until)
+    sql += " ORDER BY p.seq DESC LIMIT ?"
+    args.append(limit)
+    return conn.execute(sql, args).fetchall()
+
+
+# -- probation ----------------------------------------------------------------------------
+def start_probation(
+    conn: sqlite3.Connection,
+    *,
+    version: str,
+    previous: str,
+    run_id: int | None,
+    labels_needed: int,
+    now: str,
+) -> int:
+    """Open a probation; rows logged from now on (seq above the current maximum) count."""
+    conn.execute(
+        "UPDATE probations SET status = 'ended', ended_at = ? WHERE status = 'active'", (now,)
+    )
+    cur = conn.execute(
+        "INSERT INTO probations (version, previous_version, retrain_run_id, started_at,"
+        " start_seq, labels_needed) VALUES (?, ?, ?, ?,"
+        " (SELECT COALESCE(MAX(seq), 0) FROM predictions), ?)",
+        (version, previous, run_id, now, labels_needed),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def active_probation(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    row = conn.execute(
+        "SELECT * FROM probations WHERE status = 'active' ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    return dict(row) if row else None
+
+
+def end_probation(
+    conn: sqlite3.Connection, probation_id: int, *, status: str, result: Any, now: str
+) -> None:
+    conn.execute(
+        "UPDATE probations SET status = ?, ended_at = ?, result = ? WHERE id = ?",
+        (status, now, dumps(result), probation_id),
+    )
+
+
+def probation_pairs(
+    conn: sqlite3.Connection, *, version: str, shadow_version: str, after_seq: int, limit: int
+) -> list[sqlite3.Row]:
+    """Labeled rows served by `version` after `after_seq`, each with the probability that
+    `shadow_version` gave the same request in shadow. Oldest first."""
+    return conn.execute(
+        "SELECT p.seq, p.probability, p.threshold, s.probability AS shadow_probability,"
+        " s.threshold AS shadow_threshold, l.label"
+        " FROM predictions p JOIN labels l ON l.prediction_id = p.id"
+        " JOIN predictions s ON s.parent_id = p.id AND s.role = 'shadow'"
+        " AND s.model_version = ?"
+        " WHERE p.role = 'production' AND p.model_version = ? AND p.seq > ?"
+        " ORDER BY p.seq LIMIT ?",
+        (shadow_version, version, after_seq, limit),
+    ).fetchall()

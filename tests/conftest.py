@@ -77,7 +77,7 @@ def service(trained_home: ops.Home) -> Iterator[object]:
     from selfheal.service import Service
 
     svc = Service(trained_home.settings.replace(admin_token="s3cret", model_poll_seconds=0.05))
-    svc.start()
+    svc.start(monitor=False)  # tests drive the monitor with run_once(now=...)
     yield svc
     svc.stop()
 

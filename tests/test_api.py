@@ -60,7 +60,11 @@ def test_predict_single_is_committed_before_the_answer(client: Any, service: Any
     ).fetchone()
     assert row is not None and row["probability"] == body["probability"]
     assert json.loads(row["features"]) == {k: float(v) for k, v in GOOD.items()}
-    assert row["threshold"] == 0.5 and row["latency_ms"] >= 0 and row["model_version"] == "v0001"
+    assert (
+        row["threshold"] == service.models.current.threshold
+        and row["latency_ms"] >= 0
+        and row["model_version"] == "v0001"
+    )
 
 
 def test_predict_batch_equals_scoring_one_by_one(client: Any, service: Any) -> None:

@@ -1,0 +1,373 @@
+"""The monitor: every `SELFHEAL_MONITOR_INTERVAL` seconds, judge the recent traffic.
+
+One cycle (`run_once(now=...)`, what tests call):
+
+1. check an active probation (the healer may roll back);
+2. read the newest production predictions of the serving version (a count window, and a
+   time window when `SELFHEAL_MONITOR_WINDOW_MINUTES` is set);
+3. test them for drift against the version's stored reference sketch, estimate F1 without
+   labels (CBPE) and measure it with the labels that have arrived;
+4. decide: dataset drift on `SELFHEAL_DRIFT_CONSECUTIVE` cycles in a row, labeled F1 below
+   the holdout F1 by more than `SELFHEAL_F1_DROP` (with enough labels, and beyond noise), or
+   estimated F1 below the reference estimate by more than the same drop, triggers a retrain
+   (subject to cooldown and single flight);
+5. record the cycle in `drift_reports` and `drift_feature_results`.
+
+A failing cycle is logged, recorded as status `error` and survived; `/health` shows it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from selfheal import store
+from selfheal.config import Settings
+from selfheal.db import iso, utcnow
+from selfheal.drift import SCORE_NAME, ReferenceSketch, detect
+from selfheal.healer import Healer, Write, rows_to_frame
+from selfheal.performance import (
+    Calibrator,
+    estimate_performance,
+    labeled_metrics,
+    proxy_metrics,
+)
+from selfheal.registry import Registry
+
+log = logging.getLogger("selfheal.monitor")
+TRIGGER_ORDER = ("labeled_f1", "drift", "estimated_f1")
+
+
+def f1_upper_bound(
+    y: np.ndarray,
+    proba: np.ndarray,
+    threshold: float,
+    *,
+    confidence: float,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> float:
+    """Upper end of a bootstrap interval of F1: resampling rows is a multinomial draw over
+    the four confusion cells, so all replicates cost O(n_boot)."""
+    pred = proba >= threshold
+    cells = np.array(
+        [
+            np.sum(pred & (y == 1)),
+            np.sum(pred & (y == 0)),
+            np.sum(~pred & (y == 1)),
+            np.sum(~pred & (y == 0)),
+        ],
+        dtype=float,
+    )
+    n = int(cells.sum())
+    draws = np.random.default_rng(seed).multinomial(n, cells / n, size=n_boot)
+    tp, fp, fn = draws[:, 0], draws[:, 1], draws[:, 2]
+    denom = 2 * tp + fp + fn
+    f1 = np.divide(2 * tp, denom, out=np.zeros(n_boot), where=denom > 0)
+    return float(np.quantile(f1, 1 - (1 - confidence) / 2))
+
+
+class Monitor:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        healer: Healer,
+        *,
+        read_conn: Callable[[], sqlite3.Connection],
+        write: Write,
+        background_retrain: bool = True,
+        on_cycle: Callable[[dict[str, Any], Any], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.healer = healer
+        self.read_conn = read_conn
+        self.write = write
+        self.background_retrain = background_retrain
+        self.on_cycle = on_cycle
+        self._sketches: dict[str, tuple[ReferenceSketch, float]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.cycles = 0
+        self.failures = 0
+        self.last_cycle_at: str | None = None
+        self.last_error: str | None = None
+        self.last_summary: dict[str, Any] | None = None
+
+    # -- thread --------------------------------------------------------------------------
+    def start(self) -> Monitor:
+        self._thread = threading.Thread(target=self._loop, name="selfheal-monitor", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.healer.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.settings.monitor_interval):
+            self.run_once()
+
+    def health(self) -> dict[str, Any]:
+        alive = self.alive or self._thread is None
+        return {
+            "ok": alive and self.last_error is None,
+            "enabled": True,
+            "alive": self.alive,
+            "cycles": self.cycles,
+            "failures": self.failures,
+            "last_cycle_at": self.last_cycle_at,
+            "last_error": self.last_error,
+            "retrain_running": self.healer.running,
+            "interval_seconds": self.settings.monitor_interval,
+        }
+
+    def latest_summary(self) -> dict[str, Any] | None:
+        if self.last_summary is not None:
+            return self.last_summary
+        row = store.recent_reports(self.read_conn(), 1)
+        return row[0] if row else None
+
+    # -- one cycle -----------------------------------------------------------------------
+    def run_once(self, now: datetime | None = None) -> dict[str, Any]:
+        """One monitor cycle at time `now`; never raises."""
+        now = now or utcnow()
+        self.cycles += 1
+        self.last_cycle_at = iso(now)
+        try:
+            summary = self._cycle(now)
+            self.last_error = None
+        except Exception as exc:
+            self.failures += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("monitor cycle failed")
+            summary = {
+                "status": "error",
+                "error": self.last_error,
+                "created_at": iso(now),
+                "decision": "none",
+            }
+            try:
+                row = {
+                    "created_at": iso(now),
+                    "model_version": self.registry.production(),
+                    "status": "error",
+                    "error": self.last_error,
+                }
+                self.write(lambda c: store.insert_drift_report(c, row))
+            except Exception:  # the database may be the failing part
+                log.exception("could not record the failed cycle")
+        self.last_summary = summary
+        return summary
+
+    def _sketch(self, version: str) -> tuple[ReferenceSketch, float]:
+        """The version's sketch and the label-free F1 estimate on its own reference scores
+        (the baseline for the estimated-F1 trigger), computed once per version."""
+        if version not in self._sketches:
+            meta = self.registry.verify(version)
+            sketch = ReferenceSketch.load(self.registry.sketch_path(version))
+            _, ref_scores = self.registry.reference(version)
+            calib = Calibrator.from_dict(meta["calibrator"])
+            base = estimate_performance(
+                calib, ref_scores, float(meta.get("threshold", 0.5)), seed=self.settings.seed
+            ).f1
+            self._sketches[version] = (sketch, base)
+        return self._sketches[version]
+
+    def _cycle(self, now: datetime) -> dict[str, Any]:
+        s = self.settings
+        probation = self.healer.check_probation(now)
+        version = self.registry.production()
+        if version is None:
+            raise RuntimeError("no production model to monitor; run `selfheal init`")
+        model = self.registry.load(version)
+        sketch, baseline_f1 = self._sketch(version)
+        conn = self.read_conn()
+        since = (
+            iso(now - timedelta(minutes=s.monitor_window_minutes))
+            if s.monitor_window_minutes > 0
+            else None
+        )
+        rows = store.recent_predictions(
+            conn, limit=s.monitor_window, version=version, since=since, until=iso(now)
+        )
+        n = len(rows)
+        row: dict[str, Any] = {
+            "created_at": iso(now),
+            "model_version": version,
+            "n_window": n,
+            "n_reference": None,
+            "holdout_f1": model.meta["metrics"].get("f1"),
+        }
+        # The labeled trigger's baseline: the cross-validated F1 when known (see training).
+        expected_f1 = model.meta["metrics"].get("cv_f1") or model.meta["metrics"].get("f1")
+        features: list[dict[str, Any]] = []
+        report = None
+        estimate = None
+        live = None
+        if n:
+            frame = rows_to_frame(rows, model.schema)
+            scores = np.array([r["probability"] for r in rows], dtype=np.float64)
+            report = detect(sketch, frame, scores, s.drift_config())
+            proxies = proxy_metrics(scores, model.threshold)
+            row.update(
+                window_from=rows[-1]["created_at"],
+                window_to=rows[0]["created_at"],
+                out_of_range_rows=sum(1 for r in rows if r["out_of_range"]),
+                positive_rate=proxies.positive_rate,
+                mean_probability=proxies.mean_probability,
+                n_reference=report.n_reference,
+            )
+            if n >= s.drift_min_window:
+                calib = Calibrator.from_dict(model.meta["calibrator"])
+                estimate = estimate_performance(calib, scores, model.threshold, seed=s.seed)
+                row.update(
+                    estimated_f1=estimate.f1,
+                    estimated_f1_low=estimate.f1_low,
+                    estimated_f1_high=estimate.f1_high,
+                )
+            labeled = [r for r in rows if r["label"] is not None]
+            row["n_labeled"] = len(labeled)
+            if labeled:
+                y = np.array([r["label"] for r in labeled], dtype=np.int64)
+                p = np.array([r["probability"] for r in labeled], dtype=np.float64)
+                live = labeled_metrics(y, p, model.threshold)
+                row.update(live_f1=live.f1, live_auc=live.auc, live_brier=live.brier)
+            status = report.status
+            row.update(
+                status=status,
+                dataset_drift=int(report.dataset_drift),
+                drift_share=report.drift_share,
+                score_drift=(
+                    None
+                    if report.score is None or report.score.drifted is None
+                    else int(report.score.drifted)
+                ),
+            )
+            for f in [*report.features, *([report.score] if report.score else [])]:
+                d = f.to_dict() if hasattr(f, "to_dict") else dict(f.__dict__)
+                d["feature"] = d.pop("name", SCORE_NAME)
+                d["drifted"] = None if d.get("drifted") is None else int(d["drifted"])
+                features.append(d)
+        else:
+            row.update(status="insufficient_data", dataset_drift=0)
+
+        triggers = self._triggers(
+            version, row, report, estimate, live, baseline_f1, rows, expected_f1
+        )
+        decision, run_id, trigger = "none", None, None
+        if triggers:
+            trigger = next(t for t in TRIGGER_ORDER if t in triggers)
+            if probation is not None and probation.get("status") == "active":
+                decision = "probation"
+            elif not s.auto_retrain:
+                decision = "disabled"
+            else:
+                decision, run_id = self.healer.request(
+                    trigger,
+                    {"triggers": triggers, "model_version": version},
+                    actor="monitor",
+                    now=now,
+                    background=self.background_retrain,
+                )
+        if probation is not None and probation.get("status") == "rolled_back":
+            decision = "rolled_back"
+        row.update(
+            decision=decision,
+            trigger=trigger,
+            retrain_run_id=run_id,
+            report={
+                "drift": report.to_dict() if report else None,
+                "estimate": estimate.to_dict() if estimate else None,
+                "live": live.to_dict() if live else None,
+                "baseline_estimated_f1": baseline_f1,
+                "triggers": triggers,
+                "probation": probation,
+            },
+        )
+        report_id = self.write(lambda c: store.insert_drift_report(c, row, features))
+        summary = {k: v for k, v in row.items() if k != "report"}
+        summary.update(
+            id=report_id,
+            triggers=triggers,
+            probation=probation,
+            drifted_features=[f["feature"] for f in features if f.get("drifted")],
+        )
+        if self.on_cycle is not None and report is not None:
+            try:
+                self.on_cycle(summary, (sketch, rows, report, model))
+            except Exception:  # a report renderer must never fail the cycle
+                log.exception("monitor cycle hook failed")
+        log.info(
+            "monitor cycle: %s %s n=%d drift_share=%s decision=%s%s",
+            version,
+            row["status"],
+            n,
+            row.get("drift_share"),
+            decision,
+            f" ({trigger})" if trigger else "",
+        )
+        return summary
+
+    def _triggers(
+        self,
+        version: str,
+        row: dict[str, Any],
+        report: Any,
+        estimate: Any,
+        live: Any,
+        baseline_f1: float,
+        rows: list[sqlite3.Row],
+        expected_f1: float | None,
+    ) -> dict[str, Any]:
+        s = self.settings
+        triggers: dict[str, Any] = {}
+        if report is not None and report.dataset_drift:
+            previous = store.consecutive_drift(self.read_conn(), version)
+            run = previous + 1
+            if run >= s.drift_consecutive:
+                triggers["drift"] = {
+                    "consecutive_cycles": run,
+                    "drift_share": report.drift_share,
+                    "drifted": [f.name for f in report.features if f.drifted],
+                    "score_drifted": bool(report.score and report.score.drifted),
+                }
+        if live is not None and live.n >= s.min_labels and expected_f1 is not None:
+            if live.f1 < expected_f1 - s.f1_drop:
+                labeled = [r for r in rows if r["label"] is not None]
+                y = np.array([r["label"] for r in labeled], dtype=np.int64)
+                p = np.array([r["probability"] for r in labeled], dtype=np.float64)
+                upper = f1_upper_bound(
+                    y, p, float(labeled[0]["threshold"]), confidence=0.90, seed=s.seed
+                )
+                # Beyond noise: even the optimistic end of the live interval is below.
+                if upper < expected_f1:
+                    triggers["labeled_f1"] = {
+                        "live_f1": live.f1,
+                        "expected_f1": expected_f1,
+                        "holdout_f1": row.get("holdout_f1"),
+                        "live_f1_upper_90": upper,
+                        "n_labels": live.n,
+                        "drop": expected_f1 - live.f1,
+                    }
+        if estimate is not None and estimate.f1 < baseline_f1 - s.f1_drop:
+            triggers["estimated_f1"] = {
+                "estimated_f1": estimate.f1,
+                "reference_estimated_f1": baseline_f1,
+                "band": [estimate.f1_low, estimate.f1_high],
+                "drop": baseline_f1 - estimate.f1,
+            }
+        return triggers
