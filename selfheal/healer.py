@@ -88,12 +88,14 @@ class Healer:
         read_conn: Callable[[], sqlite3.Connection],
         write: Write,
         on_swap: Callable[[], None] | None = None,
+        on_outcome: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
         self.read_conn = read_conn
         self.write = write
         self.on_swap = on_swap or (lambda: None)
+        self.on_outcome = on_outcome
         self._busy = threading.Lock()
         self._thread: threading.Thread | None = None
         self.last_outcome: Outcome | None = None
@@ -162,7 +164,9 @@ class Healer:
                         result["run_id"] = self._start_run(trigger, evidence, actor, now)
                     started.set()
                     if ok:
-                        self.last_outcome = self._retrain(result["run_id"], trigger, actor, now)
+                        self.last_outcome = self._observe(
+                            self._retrain(result["run_id"], trigger, actor, now)
+                        )
 
             self._thread = threading.Thread(target=work, name="selfheal-retrain", daemon=True)
             self._thread.start()
@@ -174,8 +178,16 @@ class Healer:
             if not ok:
                 return "retrain_running", None
             run_id = self._start_run(trigger, evidence, actor, now)
-            self.last_outcome = self._retrain(run_id, trigger, actor, now)
+            self.last_outcome = self._observe(self._retrain(run_id, trigger, actor, now))
             return "retrain", run_id
+
+    def _observe(self, outcome: Outcome) -> Outcome:
+        if self.on_outcome is not None and outcome.status != "skipped":
+            try:
+                self.on_outcome(outcome.status)
+            except Exception:  # an observer must never fail a retrain
+                log.exception("retrain observer failed")
+        return outcome
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
@@ -305,20 +317,30 @@ class Healer:
             if champion_version is None:
                 raise RuntimeError("no production model to challenge")
             champion = self.registry.load(champion_version)
+            if schema.names != champion.schema.names:
+                from selfheal.errors import DataError
+
+                raise DataError(
+                    f"the challenger's features {schema.names} differ from production's "
+                    f"{champion.schema.names}; train on data with the same columns",
+                    code="invalid_data",
+                )
             run_id = self._start_run(trigger, {"challenger": result.params}, actor, now)
             ts = self.training_set(champion, now)
             try:
-                return self.judge(
-                    run_id,
-                    result,
-                    schema,
-                    ts,
-                    champion,
-                    trigger=trigger,
-                    actor=actor,
-                    now=now,
-                    dq=None,
-                    holdout_from=ts,
+                return self._observe(
+                    self.judge(
+                        run_id,
+                        result,
+                        schema,
+                        ts,
+                        champion,
+                        trigger=trigger,
+                        actor=actor,
+                        now=now,
+                        dq=None,
+                        holdout_from=ts,
+                    )
                 )
             except Exception as exc:
                 log.exception("challenge %d failed", run_id)
@@ -350,8 +372,8 @@ class Healer:
             # An outside challenger: judge it on the newest labeled live rows.
             if holdout_from.holdout_index is None:
                 raise RuntimeError(
-                    f"need at least {MIN_LIVE_HOLDOUT} labeled live rows to "
-                    "judge a challenger; send labels first"
+                    f"need at least {MIN_LIVE_HOLDOUT} labeled live rows to judge a "
+                    "challenger; send labels first (make send-labels)"
                 )
             hold = holdout_from.frame.iloc[holdout_from.holdout_index].reset_index(drop=True)
             y_h = holdout_from.y[holdout_from.holdout_index]

@@ -139,7 +139,7 @@ def best_f1_threshold(y: np.ndarray, p: np.ndarray, max_rate_gap: float = 0.15) 
     return float(np.clip(ps[cut], 0.01, 0.99))
 
 
-def tune_threshold(
+def out_of_fold_scores(
     X: np.ndarray,
     y: np.ndarray,
     tr: np.ndarray,
@@ -148,41 +148,13 @@ def tune_threshold(
     classifier: str,
     seed: int,
     weights: np.ndarray | None,
-    by_time: bool,
-    max_rate_gap: float = 0.15,
-) -> float:
-    """Fit on part of the training rows, pick the F1-best threshold on the rest."""
-    if by_time:  # rows are in time order: validate on the newest training rows
-        cut = int(len(tr) * 0.8)
-        fit_idx, val_idx = tr[:cut], tr[cut:]
-    else:
-        fit_idx, val_idx = train_test_split(tr, test_size=0.25, stratify=y[tr], random_state=seed)
-    if len(np.unique(y[fit_idx])) < 2 or y[val_idx].sum() == 0:
-        return 0.5
-    pipe = build_pipeline(schema, classifier, seed)
-    fit_kw = {} if weights is None else {"clf__sample_weight": weights[fit_idx]}
-    pipe.fit(X[fit_idx], y[fit_idx], **fit_kw)
-    return best_f1_threshold(y[val_idx], scores(pipe, X[val_idx]), max_rate_gap)
-
-
-def cross_validated_f1(
-    X: np.ndarray,
-    y: np.ndarray,
-    tr: np.ndarray,
-    schema: FeatureSchema,
-    *,
-    classifier: str,
-    seed: int,
-    weights: np.ndarray | None,
-    threshold: float,
     folds: int = 3,
-) -> float | None:
-    """F1 of pooled out-of-fold predictions over the training rows.
+) -> np.ndarray | None:
+    """Scores of every training row from a model that did not see it (k-fold).
 
-    The monitor's labeled-F1 trigger needs a baseline that is not itself noise: the
-    holdout F1 on a few hundred rows moves by +-0.03, so a lucky holdout would make every
-    clean week look like a drop. Pooling out-of-fold predictions over all training rows
-    estimates the same quantity with several times the data."""
+    The fold models are trained on the same mix of data as the final model, so a
+    threshold chosen on these scores carries over to it; a threshold chosen on a model fit
+    without the newest rows did not (it over-called positives on live traffic)."""
     if np.bincount(y[tr], minlength=2).min() < folds:
         return None
     oof = np.empty(len(tr), dtype=np.float64)
@@ -191,7 +163,7 @@ def cross_validated_f1(
         fit_kw = {} if weights is None else {"clf__sample_weight": weights[tr[a]]}
         pipe.fit(X[tr[a]], y[tr[a]], **fit_kw)
         oof[b] = scores(pipe, X[tr[b]])
-    return float(labeled_metrics(y[tr], oof, threshold=threshold).f1)
+    return oof
 
 
 def train(
@@ -212,9 +184,10 @@ def train(
     `holdout_index` fixes the holdout rows (the retrain workflow holds out the most recent
     labeled rows, split by time); otherwise a seeded stratified split is used.
 
-    `threshold=None` tunes the decision threshold for F1 on a validation part of the
-    training rows (the newest ones in time-split mode), never on the holdout, so the
-    holdout metrics stay honest; the model is then refit on all training rows.
+    `threshold=None` tunes the decision threshold for F1 on out-of-fold scores of the
+    training rows (the newest quarter of them in time-split mode), never on the holdout, so
+    the holdout metrics stay honest. The candidate cuts keep the positive rate within
+    `max_rate_gap` of the label rate.
     """
     y = np.asarray(y, dtype=np.int64)
     n = len(frame)
@@ -249,19 +222,17 @@ def train(
             code="invalid_target",
         )
     weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    # Out-of-fold scores give the threshold (when tuned) and a cross-validated F1, the
+    # monitor's baseline: a few hundred holdout rows alone move F1 by +-0.03.
+    oof = out_of_fold_scores(X, y, tr, schema, classifier=classifier, seed=seed, weights=weights)
     tuned = threshold is None
     if tuned:
-        threshold = tune_threshold(
-            X,
-            y,
-            tr,
-            schema,
-            classifier=classifier,
-            seed=seed,
-            weights=weights,
-            by_time=holdout_index is not None,
-            max_rate_gap=max_rate_gap,
-        )
+        threshold = 0.5
+        if oof is not None:
+            # In time-split mode tune on the newest quarter of the training rows: the
+            # distribution the model will meet next.
+            part = slice(len(tr) * 3 // 4, None) if holdout_index is not None else slice(None)
+            threshold = best_f1_threshold(y[tr][part], oof[part], max_rate_gap)
     assert threshold is not None
     pipe = build_pipeline(schema, classifier, seed)
     fit_kw = {} if weights is None else {"clf__sample_weight": weights[tr]}
@@ -271,8 +242,8 @@ def train(
     p_te = scores(pipe, X[te])
     metrics = holdout_metrics(y[te], p_te, threshold)
     metrics["holdout_rows"] = int(len(te))
-    metrics["cv_f1"] = cross_validated_f1(
-        X, y, tr, schema, classifier=classifier, seed=seed, weights=weights, threshold=threshold
+    metrics["cv_f1"] = (
+        None if oof is None else float(labeled_metrics(y[tr], oof, threshold=threshold).f1)
     )
     calibrator = fit_calibrator(p_te, y[te]).to_dict()
 
