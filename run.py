@@ -1,98 +1,11 @@
-"""`python run.py`: migrate, bootstrap a model if the registry is empty, serve on waitress.
-
-On SIGINT/SIGTERM it stops accepting connections, lets requests in flight finish, flushes the
-writer's queue, stops its threads and exits 0.
-"""
+"""`python run.py`: migrate, bootstrap a model if the registry is empty, then serve the API
+and run the monitor until SIGINT/SIGTERM (see selfheal/server.py)."""
 
 from __future__ import annotations
 
-import logging
-import signal
 import sys
-import time
-from types import FrameType
 
-
-class _Shutdown(SystemExit):
-    """Raised in the main thread by a signal; waitress' run() turns it into a shutdown."""
-
-
-def _on_signal(signum: int, frame: FrameType | None) -> None:
-    raise _Shutdown(0)
-
-
-def main() -> int:
-    from selfheal.config import Settings
-    from selfheal.errors import SelfhealError
-
-    try:
-        settings = Settings.load()
-    except SelfhealError as exc:
-        sys.stderr.write(f"selfheal: error: {exc.message}\n")
-        return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    log = logging.getLogger("selfheal")
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-    try:
-        from waitress import create_server
-
-        from selfheal.api import create_app
-        from selfheal.service import Service
-
-        service = Service(settings).start()
-    except SelfhealError as exc:
-        sys.stderr.write(f"selfheal: error: {exc.message}\n")
-        return 1
-    except _Shutdown:
-        return 0
-    try:
-        server = create_server(
-            create_app(service),
-            host=settings.host,
-            port=settings.port,
-            threads=settings.threads,
-            ident="selfheal",
-            channel_timeout=30,
-            connection_limit=1000,
-        )
-    except OSError as exc:
-        service.stop()
-        sys.stderr.write(
-            f"selfheal: error: cannot listen on {settings.host}:{settings.port}: "
-            f"{exc.strerror}; set SELFHEAL_PORT to a free port\n"
-        )
-        return 1
-    model = service.models.current
-    log.info(
-        "start: serving %s on http://%s:%s with %d threads (home %s)",
-        model.version if model else "no model",
-        settings.host,
-        settings.port,
-        settings.threads,
-        settings.home_path,
-    )
-    t0 = time.monotonic()
-    try:
-        server.run()  # returns after a signal: waitress stops and drains its task threads
-    except _Shutdown:
-        pass
-    finally:
-        log.info("stopping: draining writes")
-        try:
-            server.close()
-        except Exception:  # already closed by waitress
-            pass
-        service.stop()
-        log.info(
-            "stopped after %.1f s; writer committed %d rows",
-            time.monotonic() - t0,
-            service.writer.stats.rows,
-        )
-    return 0
-
+from selfheal.server import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -40,7 +40,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("home", "path", "./var", "State root: database, registry and reports live here."),
     Setting("host", "str", "127.0.0.1", "Address the HTTP server binds to."),
     Setting("port", "int", 8000, "TCP port of the HTTP server.", low=1, high=65535),
-    Setting("threads", "int", 16, "waitress worker threads.", low=1, high=512),
+    Setting(
+        "threads",
+        "int",
+        32,
+        "waitress worker threads. Each holds one request while its batch is scored and "
+        "committed, so this caps the batch size: set it at least to the number of "
+        "concurrent clients.",
+        low=1,
+        high=512,
+    ),
     Setting("log_level", "choice", "INFO", "Python logging level.", choices=_LOG_LEVELS),
     Setting(
         "admin_token",
@@ -196,6 +205,15 @@ SETTINGS: tuple[Setting, ...] = (
         "No automatic retrain within this many seconds of the last retrain or automatic rollback.",
         low=0,
         high=30 * 86_400,
+    ),
+    Setting(
+        "retention_days",
+        "float",
+        0.0,
+        "If > 0, the monitor deletes predictions, labels and cycles older than this many "
+        "days (the audit trail is kept). 0 keeps everything.",
+        low=0,
+        high=36_500,
     ),
     # -- retraining ----------------------------------------------------------------------
     Setting(

@@ -27,6 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sklearn import config_context
+from threadpoolctl import threadpool_limits
+
 from selfheal import db, store
 from selfheal.errors import NoModelError, SelfhealError, UnavailableError
 from selfheal.registry import LoadedModel
@@ -65,7 +68,6 @@ class WriterStats:
     last_batch_rows: int = 0
     last_commit_ms: float = 0.0
     last_error: str | None = None
-    batch_sizes: list[int] = field(default_factory=list)  # drained by /metrics
 
 
 class Writer(threading.Thread):
@@ -157,6 +159,11 @@ class Writer(threading.Thread):
 
     # -- the thread -------------------------------------------------------------------
     def run(self) -> None:
+        # One OpenMP thread for scoring, in this thread only (OpenMP's thread count is a
+        # per-thread setting): a batch of tens of rows is too small to share, and spinning
+        # up a team per tree of a gradient-boosting model cost more than the trees
+        # (docs/performance.md). Retraining in its own thread keeps every core.
+        threadpool_limits(limits=1, user_api="openmp")
         self._conn = db.connect(self.db_path)
         try:
             while True:
@@ -202,7 +209,9 @@ class Writer(threading.Thread):
             records = [r for job in group for r in job.records]
             try:
                 X = model.schema.to_matrix([r.values for r in records])
-                proba = model.predict_proba(X)
+                # Records were validated against the schema: skip sklearn's re-checks.
+                with config_context(assume_finite=True, skip_parameter_validation=True):
+                    proba = model.predict_proba(X)
             except Exception as exc:  # a broken model must not kill the writer
                 log.exception("scoring failed with %s", model.version)
                 for job in group:
@@ -281,6 +290,7 @@ class Writer(threading.Thread):
     def _process(self, jobs: list[_Job]) -> None:
         assert self._conn is not None
         conn = self._conn
+        committed: tuple[int, float] | None = None
         predict_jobs = [j for j in jobs if isinstance(j, PredictJob)]
         write_jobs = [j for j in jobs if isinstance(j, WriteJob)]
         try:
@@ -321,8 +331,7 @@ class Writer(threading.Thread):
             self.stats.last_batch_rows = n_pred
             self.stats.last_commit_ms = commit_ms
             self.stats.last_error = None
-            if self._on_batch is not None:
-                self._on_batch(n_pred, commit_ms)
+            committed = (n_pred, commit_ms)
         except Exception as exc:
             log.error("group commit of %d job(s) failed: %s", len(jobs), exc)
             self.stats.failures += 1
@@ -337,3 +346,10 @@ class Writer(threading.Thread):
         finally:
             for j in jobs:
                 j.done.set()
+        # Observers run after the waiters are released, outside the commit's error
+        # handling: a failing metrics hook must never turn a committed batch into a 503.
+        if committed is not None and self._on_batch is not None:
+            try:
+                self._on_batch(*committed)
+            except Exception:
+                log.exception("batch observer failed")

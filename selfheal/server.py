@@ -1,0 +1,103 @@
+"""Serving: migrate, bootstrap a model if the registry is empty, serve on waitress.
+
+On SIGINT/SIGTERM it stops accepting connections, lets requests in flight finish, flushes the
+writer's queue, stops its threads and exits 0. `python run.py` and `selfheal serve` both end
+up here.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+from types import FrameType
+
+from waitress import create_server
+
+from selfheal.api import create_app
+from selfheal.config import Settings
+from selfheal.errors import SelfhealError
+from selfheal.service import Service
+
+
+class _Shutdown(SystemExit):
+    """Raised in the main thread by a signal; waitress' run() turns it into a shutdown."""
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    raise _Shutdown(0)
+
+
+def main() -> int:
+    """`python run.py`: load the settings, then serve until a signal."""
+    try:
+        settings = Settings.load()
+    except SelfhealError as exc:
+        sys.stderr.write(f"selfheal: error: {exc.message}\n")
+        return 2
+    return serve(settings)
+
+
+def serve(settings: Settings) -> int:
+    """Migrate, bootstrap if empty, start the service threads and serve on waitress."""
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    log = logging.getLogger("selfheal")
+    # waitress warns on every request that waits for a free thread; under load that is
+    # one line per request. Queue depth is exported by /metrics instead.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    try:
+        service = Service(settings).start()
+    except SelfhealError as exc:
+        sys.stderr.write(f"selfheal: error: {exc.message}\n")
+        return 1
+    except _Shutdown:
+        return 0
+    try:
+        server = create_server(
+            create_app(service),
+            host=settings.host,
+            port=settings.port,
+            threads=settings.threads,
+            ident="selfheal",
+            channel_timeout=30,
+            connection_limit=1000,
+        )
+    except OSError as exc:
+        service.stop()
+        sys.stderr.write(
+            f"selfheal: error: cannot listen on {settings.host}:{settings.port}: "
+            f"{exc.strerror}; set SELFHEAL_PORT to a free port\n"
+        )
+        return 1
+    model = service.models.current
+    log.info(
+        "start: serving %s on http://%s:%s with %d threads (home %s)",
+        model.version if model else "no model",
+        settings.host,
+        settings.port,
+        settings.threads,
+        settings.home_path,
+    )
+    t0 = time.monotonic()
+    try:
+        server.run()  # returns after a signal: waitress stops and drains its task threads
+    except _Shutdown:
+        pass
+    finally:
+        log.info("stopping: draining writes")
+        try:
+            server.close()
+        except Exception:  # already closed by waitress
+            pass
+        service.stop()
+        log.info(
+            "stopped after %.1f s; writer committed %d rows",
+            time.monotonic() - t0,
+            service.writer.stats.rows,
+        )
+    return 0
