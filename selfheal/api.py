@@ -19,6 +19,7 @@ import numpy as np
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
+from selfheal import metrics as metrics_module
 from selfheal import store
 from selfheal.errors import (
     ConflictError,
@@ -110,6 +111,23 @@ def create_app(service: Service) -> Flask:
     @app.before_request
     def _start_clock() -> None:
         g.t0 = time.monotonic()
+
+    @app.after_request
+    def _observe(response: Response) -> Response:
+        # The URL rule, never the raw path, keeps the label values bounded.
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        t0 = getattr(g, "t0", None)
+        if t0 is not None:
+            service.metrics.observe_request(route, response.status_code, time.monotonic() - t0)
+        if route == "/predict":
+            n = getattr(g, "n_records", 0)
+            status = response.status_code
+            outcome = (
+                "ok" if status == 200 else "invalid" if status in (400, 413, 415, 422) else "error"
+            )
+            version = getattr(g, "model_version", None)
+            service.metrics.observe_predictions(version, n or 1, outcome)
+        return response
 
     # -- helpers -------------------------------------------------------------------------
     def body() -> Any:
@@ -235,7 +253,9 @@ def create_app(service: Service) -> Flask:
     def predict() -> Response:
         data = body()
         model = model_or_503()
+        g.model_version = model.version
         records, batch = instances(data, "instances")
+        g.n_records = len(records)
         valid = validate_many(model, records)
         results = service.writer.predict(model, valid, started=g.t0)
         if batch:
@@ -629,8 +649,7 @@ def create_app(service: Service) -> Flask:
         )
 
     # -- health ----------------------------------------------------------------------------
-    @app.get("/health")
-    def health() -> Response:
+    def health_checks() -> dict[str, Any]:
         model = service.models.current
         checks: dict[str, Any] = {
             "model": {
@@ -655,6 +674,11 @@ def create_app(service: Service) -> Flask:
             "last_error": w.stats.last_error,
         }
         checks["monitor"] = service.monitor.health()
+        return checks
+
+    @app.get("/health")
+    def health() -> Response:
+        checks = health_checks()
         healthy = all(c["ok"] for c in checks.values())
         return ok(
             {
@@ -664,6 +688,77 @@ def create_app(service: Service) -> Flask:
             },
             200 if healthy else 503,
         )
+
+    # -- operator pages ------------------------------------------------------------------
+    @app.get("/reports/drift/latest")
+    def latest_report_html() -> Response:
+        path = s.reports_path / "drift" / "latest.html"
+        if not path.is_file():
+            raise NotFoundError(
+                "no drift report yet: the monitor writes one after each cycle "
+                "with traffic; POST /monitoring/run or `make report`",
+                code="no_report",
+            )
+        return Response(path.read_bytes(), mimetype="text/html")
+
+    @app.get("/")
+    def dashboard() -> Response:
+        from selfheal.report import render_dashboard
+
+        conn = service.read_conn()
+        pointer = service.registry.pointer() or {}
+        model = service.models.current
+        cycles = list(reversed(store.recent_reports(conn, 200)))
+        rows = store.recent_predictions(conn, limit=1000)
+        lat = sorted(r["latency_ms"] for r in rows if r["latency_ms"] is not None)
+        counts = store.traffic_counts(conn)
+        runs = store.recent_runs(conn, 1)
+        health = health_checks()
+        data: dict[str, Any] = {
+            "refresh_seconds": 30,
+            "generated_at": store_now(),
+            "drift_share_threshold": s.drift_share,
+            "production": {
+                "version": model.version if model else None,
+                "promoted_at": pointer.get("promoted_at"),
+                "actor": pointer.get("actor"),
+                "reason": pointer.get("reason"),
+                "metrics": (model.meta.get("metrics") if model else None) or {},
+            },
+            "versions": list(reversed(service.registry.list())),
+            "events": store.recent_events(conn, 30),
+            "cycles": cycles,
+            "traffic": store.traffic_buckets(conn),
+            "stats": {
+                "total": counts["production"],
+                "labels": counts["labels"],
+                "window_rows": len(rows),
+                "positive_rate": (sum(r["prediction"] for r in rows) / len(rows) if rows else None),
+                "mean_probability": (
+                    sum(r["probability"] for r in rows) / len(rows) if rows else None
+                ),
+                "latency_p50": lat[len(lat) // 2] if lat else None,
+                "latency_p99": lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else None,
+            },
+            "health": {
+                k: ("ok" if v.get("ok") else "unavailable")
+                for k, v in health.items()
+                if isinstance(v, dict)
+            }
+            | {
+                "status": "ok"
+                if all(v.get("ok") for v in health.values() if isinstance(v, dict))
+                else "unavailable"
+            },
+            "last_retrain": runs[0] if runs else None,
+        }
+        if (s.reports_path / "drift" / "latest.html").is_file():
+            data["report_url"] = "/reports/drift/latest"
+        return Response(render_dashboard(data), mimetype="text/html")
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        return Response(service.metrics.render(), content_type=metrics_module.CONTENT_TYPE)
 
     # -- docs ------------------------------------------------------------------------------
     @app.get("/openapi.json")

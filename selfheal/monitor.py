@@ -23,6 +23,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -83,7 +84,8 @@ class Monitor:
         read_conn: Callable[[], sqlite3.Connection],
         write: Write,
         background_retrain: bool = True,
-        on_cycle: Callable[[dict[str, Any], Any], None] | None = None,
+        on_cycle: Callable[[dict[str, Any], list[dict[str, Any]]], None] | None = None,
+        reports_dir: Path | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -92,6 +94,7 @@ class Monitor:
         self.write = write
         self.background_retrain = background_retrain
         self.on_cycle = on_cycle
+        self.reports_dir = reports_dir
         self._sketches: dict[str, tuple[ReferenceSketch, float]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -154,6 +157,11 @@ class Monitor:
             self.failures += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.exception("monitor cycle failed")
+            if self.on_cycle is not None:
+                try:
+                    self.on_cycle({"status": "error"}, [])
+                except Exception:
+                    log.exception("monitor cycle hook failed")
             summary = {
                 "status": "error",
                 "error": self.last_error,
@@ -190,6 +198,11 @@ class Monitor:
     def _cycle(self, now: datetime) -> dict[str, Any]:
         s = self.settings
         probation = self.healer.check_probation(now)
+        if s.retention_days > 0:
+            cutoff = iso(now - timedelta(days=s.retention_days))
+            pruned = self.write(lambda c: store.prune(c, cutoff))
+            if any(pruned.values()):
+                log.info("retention: pruned %s older than %s", pruned, cutoff)
         version = self.registry.production()
         if version is None:
             raise RuntimeError("no production model to monitor; run `selfheal init`")
@@ -218,6 +231,8 @@ class Monitor:
         report = None
         estimate = None
         live = None
+        frame = None
+        scores = None
         if n:
             frame = rows_to_frame(rows, model.schema)
             scores = np.array([r["probability"] for r in rows], dtype=np.float64)
@@ -306,10 +321,17 @@ class Monitor:
             probation=probation,
             drifted_features=[f["feature"] for f in features if f.get("drifted")],
         )
-        if self.on_cycle is not None and report is not None:
+        if report is not None and self.reports_dir is not None:
+            try:  # the HTML report is a view: its failure must never fail the cycle
+                summary["report_path"] = str(
+                    self._write_report(sketch, frame, scores, report, version, now, row)
+                )
+            except Exception:
+                log.exception("writing the drift report failed")
+        if self.on_cycle is not None:
             try:
-                self.on_cycle(summary, (sketch, rows, report, model))
-            except Exception:  # a report renderer must never fail the cycle
+                self.on_cycle(summary, features)
+            except Exception:  # an observer (metrics) must never fail the cycle
                 log.exception("monitor cycle hook failed")
         log.info(
             "monitor cycle: %s %s n=%d drift_share=%s decision=%s%s",
@@ -321,6 +343,44 @@ class Monitor:
             f" ({trigger})" if trigger else "",
         )
         return summary
+
+    def _write_report(
+        self,
+        sketch: ReferenceSketch,
+        frame: Any,
+        scores: Any,
+        report: Any,
+        version: str,
+        now: datetime,
+        row: dict[str, Any],
+    ) -> Path:
+        from selfheal.report import build_report, write_report
+
+        assert self.reports_dir is not None
+        extra = {
+            k: row[k]
+            for k in (
+                "estimated_f1",
+                "estimated_f1_low",
+                "estimated_f1_high",
+                "live_f1",
+                "n_labeled",
+                "positive_rate",
+                "mean_probability",
+            )
+            if row.get(k) is not None
+        }
+        html = build_report(
+            sketch,
+            frame,
+            scores,
+            report,
+            model_version=version,
+            generated_at=iso(now),
+            extra=extra,
+            title=f"Drift report: {version}",
+        )
+        return write_report(html, self.reports_dir, iso(now))
 
     def _triggers(
         self,

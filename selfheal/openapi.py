@@ -283,6 +283,25 @@ def build_openapi(schema: FeatureSchema | None, version: str | None) -> dict[str
                 "responses": {"200": _json(obj, "Healthy"), "503": _json(obj, "Unhealthy")},
             }
         },
+        "/": {
+            "get": {
+                "summary": "Operator dashboard (HTML, inline SVG, refreshes itself)",
+                "responses": {"200": {"description": "HTML"}},
+            }
+        },
+        "/reports/drift/latest": {
+            "get": {
+                "summary": "The latest drift report as a self-contained HTML page",
+                "responses": {"200": {"description": "HTML"}, **_err(404)},
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus text format: traffic, latency, batches, "
+                "writer, drift, F1, retrains, rollbacks, production version",
+                "responses": {"200": {"description": "text/plain; version=0.0.4"}},
+            }
+        },
         "/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json(obj)}}},
         "/docs": {
             "get": {

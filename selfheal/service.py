@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Any
 
-from selfheal import db, ops, store
+from selfheal import db, metrics, ops, store
 from selfheal.config import Settings
 from selfheal.errors import SelfhealError
 from selfheal.healer import Healer
@@ -109,11 +109,15 @@ class Service:
             home.close()
         self.registry = Registry(settings.registry_path, record_event=self.record_event)
         self.models = ModelHolder(self.registry)
+        self.metrics = metrics.build_registry(
+            queue_depth=lambda: self.writer.depth, production=self.registry.pointer
+        )
         self.writer = Writer(
             settings.db_path,
             max_queue=settings.max_queue,
             max_wait_ms=settings.batch_max_wait_ms,
             shadow=lambda: self.models.shadow,
+            on_batch=lambda rows, ms: self.metrics.observe_batch(rows, ms / 1000.0),
         )
         self._watcher = threading.Thread(
             target=self._watch, name="selfheal-model-watcher", daemon=True
@@ -124,6 +128,7 @@ class Service:
             read_conn=self.read_conn,
             write=self.writer.write,
             on_swap=self._swap,
+            on_outcome=self.metrics.observe_retrain,
         )
         self.monitor = Monitor(
             settings,
@@ -132,6 +137,8 @@ class Service:
             read_conn=self.read_conn,
             write=self.writer.write,
             background_retrain=True,
+            reports_dir=settings.reports_path,
+            on_cycle=self.metrics.observe_cycle,
         )
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -173,3 +180,5 @@ class Service:
     def record_event(self, event: dict[str, Any]) -> None:
         """Registry events go through the writer, the only writer of this process."""
         self.writer.write(lambda conn: store.insert_event(conn, event))
+        if event["event"] == "rolled_back":
+            self.metrics.observe_rollback(event["actor"])

@@ -454,3 +454,56 @@ def probation_pairs(
         " ORDER BY p.seq LIMIT ?",
         (shadow_version, version, after_seq, limit),
     ).fetchall()
+
+
+def traffic_buckets(
+    conn: sqlite3.Connection, *, rows: int = 5000, width: int = 16
+) -> list[dict[str, Any]]:
+    """Requests and latency per time bucket over the newest `rows` production rows.
+
+    `width` is how many characters of the ISO time form the bucket: 16 = per minute,
+    13 = per hour. Oldest bucket first."""
+    data = conn.execute(
+        "SELECT substr(created_at, 1, ?) AS bucket, latency_ms FROM predictions"
+        " WHERE role = 'production' ORDER BY seq DESC LIMIT ?",
+        (width, rows),
+    ).fetchall()
+    groups: dict[str, list[float]] = {}
+    counts: dict[str, int] = {}
+    for bucket, latency in data:
+        counts[bucket] = counts.get(bucket, 0) + 1
+        if latency is not None:
+            groups.setdefault(bucket, []).append(float(latency))
+    out = []
+    for bucket in sorted(counts):
+        lat = sorted(groups.get(bucket, []))
+
+        def pct(q: float, lat: list[float] = lat) -> float | None:
+            return lat[min(len(lat) - 1, int(q * len(lat)))] if lat else None
+
+        out.append(
+            {"bucket": bucket, "count": counts[bucket], "p50_ms": pct(0.5), "p99_ms": pct(0.99)}
+        )
+    return out
+
+
+def prune(conn: sqlite3.Connection, before: str) -> dict[str, int]:
+    """Delete predictions (and with them their labels and shadow rows) and monitor cycles
+    older than `before`. The audit trail (model_events, retrain_runs) is kept."""
+    labels = conn.execute(
+        "DELETE FROM labels WHERE prediction_id IN"
+        " (SELECT id FROM predictions WHERE created_at < ?)",
+        (before,),
+    ).rowcount
+    shadow = conn.execute(
+        "DELETE FROM predictions WHERE role = 'shadow' AND parent_id IN"
+        " (SELECT id FROM predictions WHERE created_at < ?)",
+        (before,),
+    ).rowcount
+    preds = conn.execute("DELETE FROM predictions WHERE created_at < ?", (before,)).rowcount
+    reports = conn.execute(
+        "DELETE FROM drift_reports WHERE created_at < ? AND id NOT IN"
+        " (SELECT id FROM drift_reports ORDER BY id DESC LIMIT 1)",
+        (before,),
+    ).rowcount
+    return {"predictions": preds + shadow, "labels": labels, "drift_reports": reports}

@@ -20,6 +20,7 @@ from selfheal.healer import Healer
 from selfheal.schema import infer_schema
 from selfheal.service import Service
 from selfheal.training import train
+from tests.conftest import register_copy
 
 AUTH = {"Authorization": "Bearer s3cret"}
 
@@ -270,3 +271,66 @@ def test_retrain_never_blocks_serving(loop: Service) -> None:
         assert r.status_code == 200
     loop.healer.join(30)
     assert runs(loop)[0]["status"] in ("promoted", "rejected")
+
+
+def test_each_cycle_writes_the_html_report_and_the_dashboard_shows_it(loop: Service) -> None:
+    client = create_app(loop).test_client()
+    assert client.get("/reports/drift/latest").status_code == 404
+    send(loop, datasets.generate(400, seed=61, drift="covariate"), labels=False)
+    summary = loop.monitor.run_once(now=Clock().tick())
+    latest = loop.settings.reports_path / "drift" / "latest.html"
+    assert latest.is_file() and summary["report_path"].endswith(".html")
+    page = client.get("/reports/drift/latest")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert 'data-feature="income"' in html and "<script" not in html
+    dash = client.get("/")
+    assert dash.status_code == 200 and dash.mimetype == "text/html"
+    text = dash.get_data(as_text=True)
+    for chart in ("drift_share", "f1", "traffic", "latency"):
+        assert f'data-chart="{chart}"' in text
+    assert "/reports/drift/latest" in text and 'http-equiv="refresh"' in text
+    assert "v0001" in text
+
+
+def _samples(client: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    resp = client.get("/metrics")
+    assert resp.status_code == 200 and resp.mimetype == "text/plain"
+    out = {}
+    for family in text_string_to_metric_families(resp.get_data(as_text=True)):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def test_metrics_parse_as_prometheus_text_and_move_with_traffic(loop: Service) -> None:
+    client = create_app(loop).test_client()
+    before = _samples(client)
+    assert before[("selfheal_model_info", (("version", "v0001"),))] == 1
+    key = ("selfheal_predictions_total", (("model_version", "v0001"), ("outcome", "ok")))
+    assert before.get(key, 0) == 0
+    send(loop, datasets.generate(300, seed=71, drift="covariate"), labels=True)
+    client.post("/predict", data="{}", content_type="application/json")  # one invalid
+    loop.monitor.run_once(now=Clock().tick())
+    after = _samples(client)
+    assert after[key] == 300
+    assert (
+        after[("selfheal_predictions_total", (("model_version", "v0001"), ("outcome", "invalid")))]
+        == 1
+    )
+    assert after[("selfheal_batch_size_count", ())] >= 1
+    assert after[("selfheal_request_duration_seconds_count", (("route", "/predict"),))] >= 2
+    assert after[("selfheal_monitor_cycles_total", (("status", "drift"),))] == 1
+    assert after[("selfheal_drift_share", ())] > 0
+    assert after[("selfheal_feature_drifted", (("feature", "income"),))] == 1
+    assert (
+        "selfheal_feature_effect_size",
+        (("effect", "normed_wasserstein"), ("feature", "income")),
+    ) in after
+    assert ("selfheal_live_f1", ()) in after and ("selfheal_estimated_f1", ()) in after
+    assert ("selfheal_writer_queue_depth", ()) in after
+    loop.registry.promote(register_copy(loop.registry), actor="api")
+    loop.registry.rollback(actor="api")
+    assert _samples(client)[("selfheal_rollbacks_total", (("actor", "api"),))] == 1
