@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from selfheal.config import Settings
@@ -43,7 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--classifier", choices=("hgb", "logreg"), help="default: SELFHEAL_CLASSIFIER")
     t.add_argument("--seed", type=int, help="default: SELFHEAL_SEED")
     t.add_argument("--rows", type=int, help="synthetic rows when no --data")
-    t.add_argument("--promote", action="store_true", help="promote the new version")
+    group = t.add_mutually_exclusive_group()
+    group.add_argument("--promote", action="store_true", help="promote the new version")
+    group.add_argument(
+        "--challenge",
+        action="store_true",
+        help="judge it against production with the four gates on recent "
+        "labeled traffic; promote it only if it passes",
+    )
     t.add_argument("--reason", default="", help="recorded in the audit trail")
 
     sub.add_parser("models", help="list every version with its status and metrics")
@@ -57,11 +65,54 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("--to", metavar="VERSION", help="roll back to this version instead")
     rb.add_argument("--reason", default="", help="recorded in the audit trail")
 
+    rt = sub.add_parser(
+        "retrain",
+        help="retrain now from recent labeled traffic, judge the "
+        "challenger with the gates, promote or reject it",
+    )
+    rt.add_argument("--reason", default="operator request", help="recorded as evidence")
+
+    mo = sub.add_parser("monitor", help="run one monitor cycle and print its report")
+    mo.add_argument(
+        "--once",
+        action="store_true",
+        required=True,
+        help="run a single cycle (the server runs them continuously)",
+    )
+    mo.add_argument("--json", action="store_true", help="print JSON")
+
+    sh = sub.add_parser("shadow", help="score VERSION in shadow on live traffic")
+    sh.add_argument("version", metavar="VERSION", nargs="?")
+    sh.add_argument("--stop", action="store_true", help="stop shadow scoring")
+
+    sub.add_parser(
+        "report",
+        help="write the drift report of the current window (var/reports/drift/latest.html)",
+    )
+
+    pn = sub.add_parser("prune", help="delete predictions, labels and cycles older than DAYS")
+    pn.add_argument("--days", type=float, required=True, help="keep this many days")
+
+    bk = sub.add_parser("backup", help="copy the database with SQLite's online backup API")
+    bk.add_argument("--to", metavar="PATH", help="default: var/backups/selfheal-<time>.db")
+
     st = sub.add_parser("status", help="production version, counts and recent events")
     st.add_argument("--json", action="store_true", help="print JSON")
 
+    sub.add_parser("serve", help="serve the API (same as python run.py)")
+    sub.add_parser(
+        "simulate",
+        help="send traffic, drift and labels to a running server (see selfheal simulate --help)",
+        add_help=False,
+    )
+    de = sub.add_parser("demo", help="a narrated 2-minute tour of the self-healing loop")
+    de.add_argument("--keep", action="store_true", help="keep the temporary home and log")
     sub.add_parser("env", help="print a .env.example with every setting and its default")
     return p
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.3f}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "-"
 
 
 def _print_models(rows: list[dict[str, Any]]) -> None:
@@ -73,109 +124,325 @@ def _print_models(rows: list[dict[str, Any]]) -> None:
     )
     for r in rows:
         m = r.get("metrics") or {}
-
-        def f(k: str, m: dict[str, Any] = m) -> str:
-            v = m.get(k)
-            return f"{v:.3f}" if isinstance(v, (int, float)) else "-"
-
         created = (r.get("created_at") or "")[:19]
         print(
-            f"{r['version']:<8} {r['status']:<11} {f('f1'):>6} {f('auc'):>6} "
-            f"{f('brier'):>6}  {created:<20} {(r.get('reason') or '')[:60]}"
+            f"{r['version']:<8} {r['status']:<11} {_fmt(m.get('f1')):>6} "
+            f"{_fmt(m.get('auc')):>6} {_fmt(m.get('brier')):>6}  {created:<20} "
+            f"{(r.get('reason') or '')[:70]}"
         )
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def _print_outcome(outcome: Any) -> None:
+    print(
+        f"retrain {outcome.run_id}: {outcome.status}"
+        + (f" {outcome.version}" if outcome.version else "")
+    )
+    for g in outcome.gates:
+        print(f"  {'PASS' if g['passed'] else 'FAIL'} {g['name']:<13} {g['reason']}")
+    if outcome.status == "failed":
+        print(f"  error: {outcome.reason}")
+
+
+def _print_cycle(summary: dict[str, Any]) -> None:
+    print(
+        f"monitor cycle at {summary.get('created_at')}: {summary.get('model_version')} "
+        f"status {summary.get('status')}, {summary.get('n_window', 0)} rows"
+    )
+    if summary.get("status") == "error":
+        print(f"  error: {summary.get('error')}")
+        return
+    print(
+        f"  drift share {_fmt(summary.get('drift_share'))}, dataset drift "
+        f"{bool(summary.get('dataset_drift'))}, drifted: "
+        f"{', '.join(summary.get('drifted_features') or []) or 'none'}"
+    )
+    print(
+        f"  F1: live {_fmt(summary.get('live_f1'))} on {summary.get('n_labeled') or 0} "
+        f"labels, estimated {_fmt(summary.get('estimated_f1'))} "
+        f"[{_fmt(summary.get('estimated_f1_low'))}, {_fmt(summary.get('estimated_f1_high'))}]"
+        f", holdout {_fmt(summary.get('holdout_f1'))}"
+    )
+    print(
+        f"  decision: {summary.get('decision')}"
+        + (f" (trigger {summary['trigger']})" if summary.get("trigger") else "")
+    )
+    if summary.get("report_path"):
+        print(f"  report: {summary['report_path']}")
+
+
+def _home(settings: Settings) -> Any:
     from selfheal import ops
 
-    if args.command == "env":
-        from selfheal.config import render_env_example
+    return ops.Home(settings)
 
-        sys.stdout.write(render_env_example())
-        return EXIT_OK
-    home = ops.Home(settings)
+
+def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
+    from selfheal import ops
+
+    home = _home(settings)
     try:
-        cmd = args.command
-        if cmd == "init":
-            version = ops.bootstrap(home)
-            prod = home.registry.production()
-            if version:
-                m = home.registry.meta(version)["metrics"]
-                print(
-                    f"initialised {settings.home_path}: trained and promoted {version} "
-                    f"(F1 {m['f1']:.3f}, AUC {m['auc']:.3f})"
-                )
-            else:
-                print(f"already initialised: {prod} is in production")
-        elif cmd == "train":
-            trained = ops.train_version(
-                home,
-                data=args.data,
-                target=args.target,
-                positive=args.positive,
-                schema_path=args.schema,
-                classifier=args.classifier,
-                seed=args.seed,
-                rows=args.rows,
-                promote=args.promote,
-                reason=args.reason,
-            )
-            m = trained.metrics
+        version = ops.bootstrap(home)
+        if version:
+            m = home.registry.meta(version)["metrics"]
             print(
-                f"registered {trained.version}: F1 {m['f1']:.3f}, AUC "
-                f"{m['auc'] if m['auc'] is None else round(m['auc'], 3)}, Brier "
-                f"{m['brier']:.3f} on {m['holdout_rows']} holdout rows"
-                + (
-                    "; promoted to production"
-                    if trained.promoted
-                    else f"; promote it with `selfheal promote {trained.version}`"
-                )
+                f"initialised {settings.home_path}: trained and promoted {version} "
+                f"(F1 {m['f1']:.3f}, AUC {m['auc']:.3f})"
             )
-        elif cmd == "models":
-            _print_models(home.registry.list())
-        elif cmd == "promote":
-            ptr = home.registry.promote(
-                args.version, reason=args.reason, actor="cli", force=args.force
+        else:
+            print(f"already initialised: {home.registry.production()} is in production")
+    finally:
+        home.close()
+    return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from selfheal import ops
+
+    home = _home(settings)
+    try:
+        trained = ops.train_version(
+            home,
+            data=args.data,
+            target=args.target,
+            positive=args.positive,
+            schema_path=args.schema,
+            classifier=args.classifier,
+            seed=args.seed,
+            rows=args.rows,
+            promote=args.promote,
+            reason=args.reason,
+            challenge=args.challenge,
+        )
+        m = trained.metrics
+        print(
+            f"trained: F1 {m['f1']:.3f}, AUC {_fmt(m.get('auc'))}, Brier {m['brier']:.3f} "
+            f"on {m['holdout_rows']} holdout rows"
+        )
+        if trained.outcome is not None:
+            _print_outcome(trained.outcome)
+            return EXIT_OK if trained.outcome.status == "promoted" else EXIT_FAILED
+        print(
+            f"registered {trained.version}"
+            + (
+                "; promoted to production"
+                if trained.promoted
+                else f"; promote it with `selfheal promote {trained.version}`"
             )
-            print(f"promoted {ptr['version']} (previous: {ptr['previous'] or 'none'})")
-        elif cmd == "rollback":
-            ptr = home.registry.rollback(to=args.to, reason=args.reason, actor="cli")
-            print(f"rolled back from {ptr['previous']} to {ptr['version']}")
-        elif cmd == "status":
-            info = ops.status(home)
-            if args.json:
-                print(json.dumps(info, indent=2, default=str))
-            else:
-                prod = info["production"]
-                print(f"home:        {info['home']}")
-                print(f"production:  {prod['version'] if prod else 'none (run selfheal init)'}")
-                if prod:
-                    m = info.get("production_metrics") or {}
-                    print(
-                        f"  promoted:  {prod['promoted_at']} by {prod['actor']}: {prod['reason']}"
-                    )
-                    print(
-                        f"  holdout:   F1 {m.get('f1', 0):.3f}  AUC {m.get('auc') or 0:.3f}  "
-                        f"Brier {m.get('brier', 0):.3f}"
-                    )
-                print(f"versions:    {info['versions']}")
-                print(f"predictions: {info['predictions']}  labels: {info['labels']}")
-                for ev in info["recent_events"]:
-                    print(
-                        f"  {ev['created_at'][:19]} {ev['event']:<11} {ev['version'] or '-':<6}"
-                        f" {ev['actor']:<8} {ev['reason']}"
-                    )
-        return EXIT_OK
+        )
+    finally:
+        home.close()
+    return EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
+    home = _home(settings)
+    try:
+        _print_models(home.registry.list())
+    finally:
+        home.close()
+    return EXIT_OK
+
+
+def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
+    home = _home(settings)
+    try:
+        ptr = home.registry.promote(args.version, reason=args.reason, actor="cli", force=args.force)
+        print(f"promoted {ptr['version']} (previous: {ptr['previous'] or 'none'})")
+    finally:
+        home.close()
+    return EXIT_OK
+
+
+def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
+    home = _home(settings)
+    try:
+        ptr = home.registry.rollback(to=args.to, reason=args.reason, actor="cli")
+        print(f"rolled back from {ptr['previous']} to {ptr['version']}")
+    finally:
+        home.close()
+    return EXIT_OK
+
+
+def cmd_retrain(args: argparse.Namespace, settings: Settings) -> int:
+    home = _home(settings)
+    try:
+        healer, _ = home.loop()
+        decision, _run = healer.request(
+            "manual", {"reason": args.reason}, actor="cli", ignore_cooldown=True
+        )
+        if decision != "retrain":
+            print("a retrain is already running (in the server or another CLI); try later")
+            return EXIT_FAILED
+        _print_outcome(healer.last_outcome)
+        return EXIT_OK if healer.last_outcome.status in ("promoted", "rejected") else EXIT_FAILED
     finally:
         home.close()
 
 
+def cmd_monitor(args: argparse.Namespace, settings: Settings) -> int:
+    home = _home(settings)
+    try:
+        _, monitor = home.loop()
+        summary = monitor.run_once()
+        if args.json:
+            print(json.dumps(summary, indent=2, default=str))
+        else:
+            _print_cycle(summary)
+        return EXIT_FAILED if summary.get("status") == "error" else EXIT_OK
+    finally:
+        home.close()
+
+
+def cmd_shadow(args: argparse.Namespace, settings: Settings) -> int:
+    if bool(args.version) == bool(args.stop):
+        raise ValidationError("give a VERSION to shadow, or --stop")
+    home = _home(settings)
+    try:
+        home.registry.set_shadow(None if args.stop else args.version, actor="cli")
+        print(
+            "shadow scoring stopped"
+            if args.stop
+            else f"{args.version} is scored in shadow on live traffic (role 'shadow')"
+        )
+    finally:
+        home.close()
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    """A monitor cycle records its report; this runs one without triggering retrains."""
+    home = _home(settings.replace(auto_retrain=False))
+    try:
+        _, monitor = home.loop()
+        summary = monitor.run_once()
+        if not summary.get("report_path"):
+            print(
+                "no traffic in the window yet: send predictions first (`make generate-predictions`)"
+            )
+            return EXIT_FAILED
+        print(f"wrote {summary['report_path']}")
+        print(f"and   {settings.reports_path / 'drift' / 'latest.html'}")
+    finally:
+        home.close()
+    return EXIT_OK
+
+
+def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import timedelta
+
+    from selfheal import store
+    from selfheal.db import iso, utcnow
+
+    if args.days < 0:
+        raise ValidationError(f"--days must be >= 0, got {args.days}")
+    home = _home(settings)
+    try:
+        cutoff = iso(utcnow() - timedelta(days=args.days))
+        pruned = home.write(lambda c: store.prune(c, cutoff))
+        print(
+            f"pruned rows older than {cutoff}: {pruned['predictions']} predictions, "
+            f"{pruned['labels']} labels, {pruned['drift_reports']} monitor cycles"
+        )
+    finally:
+        home.close()
+    return EXIT_OK
+
+
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from selfheal.db import backup, iso
+
+    target = (
+        Path(args.to)
+        if args.to
+        else (settings.home_path / "backups" / f"selfheal-{iso()[:19].replace(':', '')}.db")
+    )
+    pages = backup(settings.db_path, target)
+    print(
+        f"backed up {settings.db_path} to {target} ({pages} pages); restore: stop the "
+        f"server, copy it over {settings.db_path}, start again"
+    )
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from selfheal import ops
+
+    home = _home(settings)
+    try:
+        info = ops.status(home)
+    finally:
+        home.close()
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return EXIT_OK
+    prod = info["production"]
+    print(f"home:        {info['home']}")
+    print(f"production:  {prod['version'] if prod else 'none (run selfheal init)'}")
+    if prod:
+        m = info.get("production_metrics") or {}
+        print(f"  promoted:  {prod['promoted_at']} by {prod['actor']}: {prod['reason']}")
+        print(
+            f"  holdout:   F1 {_fmt(m.get('f1'))}  AUC {_fmt(m.get('auc'))}  "
+            f"Brier {_fmt(m.get('brier'))}"
+        )
+    print(f"versions:    {info['versions']}")
+    print(f"predictions: {info['predictions']}  labels: {info['labels']}")
+    for ev in info["recent_events"]:
+        print(
+            f"  {ev['created_at'][:19]} {ev['event']:<12} {ev['version'] or '-':<6} "
+            f"{ev['actor']:<8} {ev['reason'][:90]}"
+        )
+    return EXIT_OK
+
+
+def cmd_env(args: argparse.Namespace, settings: Settings) -> int:
+    from selfheal.config import render_env_example
+
+    sys.stdout.write(render_env_example())
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from selfheal.server import serve
+
+    return serve(settings)
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from selfheal.demo import main as demo_main
+
+    return demo_main(keep=args.keep)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "init": cmd_init,
+    "train": cmd_train,
+    "models": cmd_models,
+    "promote": cmd_promote,
+    "rollback": cmd_rollback,
+    "retrain": cmd_retrain,
+    "monitor": cmd_monitor,
+    "shadow": cmd_shadow,
+    "report": cmd_report,
+    "prune": cmd_prune,
+    "backup": cmd_backup,
+    "status": cmd_status,
+    "env": cmd_env,
+    "serve": cmd_serve,
+    "demo": cmd_demo,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "simulate":
+        from selfheal.simulate import main as simulate_main
+
+        return simulate_main(argv[1:])
+    args = build_parser().parse_args(argv)
     try:
         settings = Settings.load()
-        return run(args, settings)
+        return COMMANDS[args.command](args, settings)
     except (ConfigError, DataError, ValidationError) as exc:
         _fail(exc)
         return EXIT_USAGE

@@ -173,3 +173,30 @@ def open_db(path: Path | str) -> sqlite3.Connection:
     conn = connect(path)
     migrate(conn)
     return conn
+
+
+def backup(source: Path | str, target: Path | str) -> int:
+    """Copy a live database with SQLite's online backup API; return the pages copied.
+
+    Safe while the server writes: the backup is a consistent snapshot. The copy is written
+    next to `target` and renamed into place, so a failed backup never leaves half a file.
+    """
+    source, target = Path(source), Path(target)
+    if not source.is_file():
+        raise UnavailableError(
+            f"database {source} does not exist; nothing to back up", code="database_unavailable"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".partial")
+    src = connect(source, readonly=True)
+    try:
+        dst = sqlite3.connect(tmp)
+        try:
+            src.backup(dst)
+            pages = int(dst.execute("PRAGMA page_count").fetchone()[0])
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    tmp.replace(target)
+    return pages

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from selfheal import datasets, db, store
 from selfheal.config import Settings
 from selfheal.registry import Registry
@@ -51,6 +53,7 @@ class Home:
             read_conn=lambda: self.conn,
             write=self.write,
             background_retrain=background,
+            reports_dir=self.settings.reports_path,
         )
         return healer, monitor
 
@@ -60,10 +63,11 @@ class Home:
 
 @dataclass(frozen=True)
 class Trained:
-    version: str
+    version: str | None
     metrics: dict[str, Any]
     promoted: bool
     schema: FeatureSchema
+    outcome: Any = None  # the gates' verdict when trained with challenge=True
 
 
 def train_version(
@@ -80,6 +84,7 @@ def train_version(
     actor: str = "cli",
     reason: str = "",
     trigger: str = "manual",
+    challenge: bool = False,
 ) -> Trained:
     """Train on a CSV (or fresh synthetic credit data), register, optionally promote."""
     s = home.settings
@@ -108,6 +113,39 @@ def train_version(
         source = str(data)
     result = train(frame, y, schema, classifier=classifier or s.classifier, seed=seed)
     parent = home.registry.production()
+    if challenge:
+        if parent is None:
+            from selfheal.errors import RegistryError
+
+            raise RegistryError(
+                "--challenge needs a production model to challenge; run `selfheal init` first",
+                code="no_production",
+            )
+        healer, _ = home.loop()
+        outcome = healer.challenge(result, schema, actor=actor, trigger="challenge")
+        return Trained(
+            version=outcome.version,
+            metrics=result.metrics,
+            promoted=outcome.status == "promoted",
+            schema=schema,
+            outcome=outcome,
+        )
+    status, gates = "candidate", None
+    if parent is None:
+        # The first model has no champion: it is judged against absolute floors.
+        from selfheal.gates import statistical_gate
+
+        floor = statistical_gate(
+            np.asarray(y)[result.holdout_index],
+            result.reference_scores,
+            None,
+            threshold=result.threshold,
+            config=s.gate_config(),
+        )
+        gates = [floor.to_dict()]
+        if not floor.passed:
+            status = "rejected"
+            reason = f"first model below the floors: {floor.reason}"
     version = home.registry.register(
         pipeline=result.pipeline,
         schema=schema,
@@ -122,7 +160,16 @@ def train_version(
         trigger=trigger,
         reason=reason or f"trained from {source}",
         actor=actor,
+        status=status,
+        gates=gates,
     )
+    if status == "rejected":
+        from selfheal.errors import GateRejected
+
+        raise GateRejected(
+            f"{version} was registered as rejected: {reason}; check the data and the target",
+            details=gates,
+        )
     if promote:
         home.registry.promote(version, reason=reason or f"trained from {source}", actor=actor)
     return Trained(version=version, metrics=result.metrics, promoted=promote, schema=schema)
