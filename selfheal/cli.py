@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -237,7 +238,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     home = _home(settings)
     try:
-        _print_models(home.registry.list())
+        _print_models(home.registry.list(verify=True))
     finally:
         home.close()
     return EXIT_OK
@@ -296,8 +297,19 @@ def cmd_monitor(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_shadow(args: argparse.Namespace, settings: Settings) -> int:
     if bool(args.version) == bool(args.stop):
         raise ValidationError("give a VERSION to shadow, or --stop")
+    from selfheal import store
+    from selfheal.errors import RegistryError
+
     home = _home(settings)
     try:
+        probation = store.active_probation(home.conn)
+        if probation is not None:
+            raise RegistryError(
+                f"{probation['version']} is on probation and its predecessor "
+                f"{probation['previous_version']} is scored in shadow to judge it; wait until "
+                "the probation ends (selfheal status) or roll back",
+                code="probation_active",
+            )
         home.registry.set_shadow(None if args.stop else args.version, actor="cli")
         print(
             "shadow scoring stopped"
@@ -440,6 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return simulate_main(argv[1:])
     args = build_parser().parse_args(argv)
+    settings: Settings | None = None
     try:
         settings = Settings.load()
         return COMMANDS[args.command](args, settings)
@@ -452,6 +465,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("selfheal: interrupted\n")
         return 130
+    except BrokenPipeError:  # `selfheal models | head`: the reader went away, not an error
+        sys.stderr.close()
+        return EXIT_OK
+    except sqlite3.Error as exc:
+        where = settings.db_path if settings is not None else "the database"
+        sys.stderr.write(
+            f"selfheal: error: database {where}: {exc}; if it says "
+            "'locked', another process holds a long transaction: retry\n"
+        )
+        return EXIT_FAILED
+    except Exception as exc:  # a bug: still one line, never a traceback
+        sys.stderr.write(
+            f"selfheal: error: unexpected {type(exc).__name__}: {exc}; "
+            "please report it with the command you ran\n"
+        )
+        return EXIT_FAILED
 
 
 def _fail(exc: SelfhealError) -> None:

@@ -180,7 +180,8 @@ SETTINGS: tuple[Setting, ...] = (
         "f1_drop",
         "float",
         0.05,
-        "Labeled or estimated F1 below the holdout F1 by more than this triggers a retrain.",
+        "Labeled F1 below the version's cross-validated F1, or label-free estimated F1 below "
+        "the estimate on its reference scores, by more than this triggers a retrain.",
         low=0,
         high=1,
     ),
@@ -246,7 +247,8 @@ SETTINGS: tuple[Setting, ...] = (
         "probation_labels",
         "int",
         200,
-        "Labeled predictions watched after an automatic promotion.",
+        "Labeled predictions watched after the healer promotes a model (monitor trigger, "
+        "selfheal retrain or train --challenge).",
         low=10,
         high=1_000_000,
     ),
@@ -573,3 +575,16 @@ def render_env_example() -> str:
         lines.append(f"{s.env}={default}")
         lines.append("")
     return "\n".join(lines)
+
+
+def render_settings_table() -> str:
+    """The Markdown configuration table of the README (kept current by a test)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for s in SETTINGS:
+        default = s.default
+        if isinstance(default, bool):
+            default = "true" if default else "false"
+        if default == "":
+            default = "(empty)"
+        rows.append(f"| `{s.env}` | `{default}` | {s.help.replace('|', '/')} |")
+    return "\n".join(rows)

@@ -106,8 +106,12 @@ class Demo:
         self.wait("the server to start", up, timeout=90)
 
     def stop(self) -> int | None:
-        if self.proc is None or self.proc.poll() is not None:
+        """Close the client and stop run.py (SIGTERM); return its exit code."""
+        self.client.close()
+        if self.proc is None:
             return None
+        if self.proc.poll() is not None:
+            return self.proc.returncode
         self.proc.terminate()
         try:
             return self.proc.wait(15)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 import numpy as np
@@ -99,6 +99,7 @@ class Healer:
         self._busy = threading.Lock()
         self._thread: threading.Thread | None = None
         self.last_outcome: Outcome | None = None
+        self._started = time.monotonic()
 
     # -- single flight and cooldown ----------------------------------------------------
     @property
@@ -181,6 +182,20 @@ class Healer:
             self.last_outcome = self._observe(self._retrain(run_id, trigger, actor, now))
             return "retrain", run_id
 
+    def reap_interrupted(self) -> int:
+        """Mark runs left 'running' by a stopped process as failed. Only when nobody holds
+        the retrain lock: a CLI retrain in another process may be running right now."""
+        with self._flight() as ok:
+            if not ok:
+                return 0
+            reaped: int = self.write(lambda c: store.fail_interrupted_runs(c, iso()))
+            return reaped
+
+    def _finished(self, now: datetime) -> str:
+        """The (injected) start time plus the wall time the run took: finish times stay
+        truthful while tests drive the clock."""
+        return iso(now + timedelta(seconds=time.monotonic() - self._started))
+
     def _observe(self, outcome: Outcome) -> Outcome:
         if self.on_outcome is not None and outcome.status != "skipped":
             try:
@@ -195,6 +210,7 @@ class Healer:
 
     def _start_run(self, trigger: str, evidence: Any, actor: str, now: datetime) -> int:
         base = self.registry.production()
+        self._started = time.monotonic()
         run_id: int = self.write(
             lambda c: store.start_run(
                 c, trigger=trigger, evidence=evidence, actor=actor, base_version=base, now=iso(now)
@@ -286,7 +302,12 @@ class Healer:
             message = f"{type(exc).__name__}: {exc}"
             self.write(
                 lambda c: store.finish_run(
-                    c, run_id, status="failed", error=message, reason="retrain failed", now=iso(now)
+                    c,
+                    run_id,
+                    status="failed",
+                    error=message,
+                    reason="retrain failed",
+                    now=self._finished(now),
                 )
             )
             return Outcome(run_id=run_id, status="failed", reason=message)
@@ -347,7 +368,7 @@ class Healer:
                 message = f"{type(exc).__name__}: {exc}"
                 self.write(
                     lambda c: store.finish_run(
-                        c, run_id, status="failed", error=message, now=iso(now)
+                        c, run_id, status="failed", error=message, now=self._finished(now)
                     )
                 )
                 return Outcome(run_id=run_id, status="failed", reason=message)
@@ -453,9 +474,14 @@ class Healer:
         )
 
         def record_promotion(c: sqlite3.Connection) -> None:
-            store.insert_gate_results(c, run_id, gate_dicts, iso(now))
+            store.insert_gate_results(c, run_id, gate_dicts, self._finished(now))
             store.finish_run(
-                c, run_id, status="promoted", candidate_version=version, reason=reason, now=iso(now)
+                c,
+                run_id,
+                status="promoted",
+                candidate_version=version,
+                reason=reason,
+                now=self._finished(now),
             )
             store.start_probation(
                 c,
@@ -495,9 +521,14 @@ class Healer:
         gate_dicts = [g.to_dict() for g in gates]
 
         def record_rejection(c: sqlite3.Connection) -> None:
-            store.insert_gate_results(c, run_id, gate_dicts, iso(now))
+            store.insert_gate_results(c, run_id, gate_dicts, self._finished(now))
             store.finish_run(
-                c, run_id, status="rejected", candidate_version=version, reason=reason, now=iso(now)
+                c,
+                run_id,
+                status="rejected",
+                candidate_version=version,
+                reason=reason,
+                now=self._finished(now),
             )
 
         self.write(record_rejection)

@@ -8,9 +8,10 @@ One cycle (`run_once(now=...)`, what tests call):
 3. test them for drift against the version's stored reference sketch, estimate F1 without
    labels (CBPE) and measure it with the labels that have arrived;
 4. decide: dataset drift on `SELFHEAL_DRIFT_CONSECUTIVE` cycles in a row, labeled F1 below
-   the holdout F1 by more than `SELFHEAL_F1_DROP` (with enough labels, and beyond noise), or
-   estimated F1 below the reference estimate by more than the same drop, triggers a retrain
-   (subject to cooldown and single flight);
+   the version's cross-validated F1 by more than `SELFHEAL_F1_DROP` (with enough labels, and
+   beyond the live F1's 90% upper bound), or estimated F1 below the estimate on the version's
+   own reference scores by more than the same drop, triggers a retrain (subject to
+   cooldown and single flight; never during a probation);
 5. record the cycle in `drift_reports` and `drift_feature_results`.
 
 A failing cycle is logged, recorded as status `error` and survived; `/health` shows it.

@@ -388,7 +388,11 @@ class Registry:
                     f'"force": true) to promote it anyway',
                     code="version_rejected",
                 )
-            current = self.pointer()
+            try:
+                current = self.pointer()
+            except IntegrityError:
+                # Promoting is how an operator repairs a corrupt pointer: start afresh.
+                current = None
             if current and current["version"] == version:
                 raise RegistryError(
                     f"{version} is already in production", code="already_production"
@@ -498,16 +502,27 @@ class Registry:
             )
             self._event("shadow_started", version, previous, reason or "shadow started", actor)
 
-    def list(self) -> list[dict[str, Any]]:
-        """Every version with its status, newest last."""
-        pointer = self.pointer() or {}
+    def list(self, *, verify: bool = False) -> list[dict[str, Any]]:
+        """Every version with its status, newest last. `verify` also checks each version's
+        sha256 manifest and library versions and reports a failing one as corrupt."""
+        try:
+            pointer = self.pointer() or {}
+        except IntegrityError:
+            pointer = {}
         served = set(pointer.get("served", []))
         rows: list[dict[str, Any]] = []
         for name in self.version_names():
             try:
-                meta = self.meta(name)
+                meta = self.verify(name) if verify else self.meta(name)
             except IntegrityError as exc:
-                rows.append({"version": name, "status": "corrupt", "error": exc.message})
+                rows.append(
+                    {
+                        "version": name,
+                        "status": "corrupt",
+                        "error": exc.message,
+                        "reason": exc.message,
+                    }
+                )
                 continue
             if name == pointer.get("version"):
                 status = "production"

@@ -146,6 +146,9 @@ class Service:
         """Start the writer and watcher, and the monitor thread when enabled."""
         self.models.refresh(force=True)
         self.writer.start()
+        stale = self.healer.reap_interrupted()
+        if stale:
+            log.warning("marked %d interrupted retrain run(s) as failed", stale)
         self._watcher.start()
         if self.settings.monitor_enabled if monitor is None else monitor:
             self.monitor.start()

@@ -507,3 +507,13 @@ def prune(conn: sqlite3.Connection, before: str) -> dict[str, int]:
         (before,),
     ).rowcount
     return {"predictions": preds + shadow, "labels": labels, "drift_reports": reports}
+
+
+def fail_interrupted_runs(conn: sqlite3.Connection, now: str) -> int:
+    """Runs still 'running' when a process starts were cut short by its predecessor's
+    shutdown or crash: record them as failed instead of running forever."""
+    return conn.execute(
+        "UPDATE retrain_runs SET status = 'failed', finished_at = ?, error = ?"
+        " WHERE status = 'running'",
+        (now, "interrupted: the process stopped before the retrain finished"),
+    ).rowcount
