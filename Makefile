@@ -7,12 +7,22 @@ PIP := $(PY) -m pip
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 SELFHEAL := $(PY) -m selfheal
+STATE := $(or $(SELFHEAL_HOME),var)
+PID := $(STATE)/selfheal.pid
+LOG := $(STATE)/logs/selfheal.log
+N ?= 250
+TYPE ?= covariate
+DAYS ?= 30
 
 .DEFAULT_GOAL := help
-.PHONY: help setup install run test lint format init train promote rollback models status clean
+.PHONY: help setup install run start stop restart logs test test-unit test-integration \
+	test-coverage lint format quality pre-commit init bootstrap train retrain promote rollback \
+	models status monitor report demo bench generate-predictions inject-drift send-labels \
+	stats health verify backup prune clear-predictions clean clean-data clean-models \
+	clean-all quick-start quick-test api-docs
 
 help: ## list every target with one line each
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  %-22s %s\n", $$1, $$2}'
 
 $(PY):
@@ -28,15 +38,54 @@ $(DEV_STAMP): setup.cfg pyproject.toml | $(PY)
 	$(PIP) install --quiet -e '.[dev]'
 	@touch $@ $(RUNTIME_STAMP)
 
+# -- set-up and serving ------------------------------------------------------------------
 install: $(RUNTIME_STAMP) ## create .venv and install the runtime dependencies
 
 setup: $(DEV_STAMP) ## create .venv and install runtime + dev dependencies
 
-run: $(RUNTIME_STAMP) ## serve on SELFHEAL_HOST:SELFHEAL_PORT (bootstraps a model if none)
+run: $(RUNTIME_STAMP) ## serve in the foreground (bootstraps a model if none); Ctrl-C stops
 	$(PY) run.py
 
+start: $(RUNTIME_STAMP) ## serve in the background (pid file var/selfheal.pid, log var/logs/)
+	@mkdir -p $(dir $(LOG))
+	@if [ -f $(PID) ] && kill -0 $$(cat $(PID)) 2>/dev/null; then \
+	  echo "already running (pid $$(cat $(PID)))"; exit 0; fi; \
+	nohup $(PY) run.py >> $(LOG) 2>&1 & echo $$! > $(PID); \
+	for i in $$(seq 1 240); do \
+	  if $(SELFHEAL) simulate health -q >/dev/null 2>&1; then \
+	    echo "started pid $$(cat $(PID)); log: $(LOG)"; exit 0; fi; \
+	  kill -0 $$(cat $(PID)) 2>/dev/null || { echo "run.py exited; see $(LOG)" >&2; \
+	    rm -f $(PID); tail -n 5 $(LOG) >&2; exit 1; }; \
+	  sleep 0.5; done; echo "not healthy after 120 s; see $(LOG)" >&2; exit 1
+
+stop: ## stop the background server gracefully (SIGTERM: drains writes, exits 0)
+	@if [ ! -f $(PID) ]; then echo "not running (no $(PID))"; exit 0; fi; \
+	pid=$$(cat $(PID)); kill -TERM $$pid 2>/dev/null || true; \
+	for i in $$(seq 1 60); do kill -0 $$pid 2>/dev/null || { rm -f $(PID); \
+	  echo "stopped pid $$pid"; exit 0; }; sleep 0.5; done; \
+	echo "pid $$pid did not stop within 30 s" >&2; exit 1
+
+restart: stop start ## stop, then start
+
+logs: ## show the server log (FOLLOW=1 to follow)
+	@test -f $(LOG) || { echo "no log yet at $(LOG); start the server with make start"; exit 0; }
+	@tail -n 200 $(if $(FOLLOW),-F) $(LOG)
+
+# -- tests and quality -----------------------------------------------------------------
 test: $(DEV_STAMP) ## run the whole test suite
 	$(PY) -m pytest -q
+
+test-unit: $(DEV_STAMP) ## tests that need no server subprocess or browser
+	$(PY) -m pytest -q -m "not e2e"
+
+test-integration: $(DEV_STAMP) ## end-to-end tests: real run.py subprocesses, CLI, browser
+	$(PY) -m pytest -q -m e2e
+
+test-coverage: $(DEV_STAMP) ## the suite with a coverage report (htmlcov/)
+	$(PY) -m pytest -q --cov=selfheal --cov-report=term-missing:skip-covered --cov-report=html
+
+quick-test: $(DEV_STAMP) ## fast check: unit tests, stop at the first failure
+	$(PY) -m pytest -q -x -m "not e2e and not slow"
 
 lint: $(DEV_STAMP) ## ruff (lint + format check) and mypy
 	$(PY) -m ruff check selfheal tests bench run.py
@@ -47,13 +96,25 @@ format: $(DEV_STAMP) ## format and auto-fix with ruff
 	$(PY) -m ruff format selfheal tests bench run.py
 	$(PY) -m ruff check --fix selfheal tests bench run.py
 
+quality: lint test ## lint, types and the whole suite
+
+pre-commit: $(DEV_STAMP) ## install the git pre-commit hooks (.pre-commit-config.yaml)
+	$(PIP) install --quiet pre-commit
+	$(VENV)/bin/pre-commit install
+
+# -- models ----------------------------------------------------------------------------
 init: $(RUNTIME_STAMP) ## migrate and bootstrap v0001 if no model is in production
 	$(SELFHEAL) init
+
+bootstrap: init ## same as init: reference data and the first model
 
 train: $(RUNTIME_STAMP) ## train a version: [DATA=file.csv TARGET=col POSITIVE=v SCHEMA=s.json PROMOTE=1]
 	$(SELFHEAL) train $(if $(DATA),--data "$(DATA)") $(if $(TARGET),--target "$(TARGET)") \
 	  $(if $(POSITIVE),--positive "$(POSITIVE)") $(if $(SCHEMA),--schema "$(SCHEMA)") \
 	  $(if $(PROMOTE),--promote)
+
+retrain: $(RUNTIME_STAMP) ## retrain now from recent labeled traffic; the gates decide
+	$(SELFHEAL) retrain
 
 promote: $(RUNTIME_STAMP) ## promote a version: VERSION=v0002
 	@test -n "$(VERSION)" || { echo "make promote: set VERSION, e.g. make promote VERSION=v0002" >&2; exit 2; }
@@ -68,6 +129,65 @@ models: $(RUNTIME_STAMP) ## list every version with its status and metrics
 status: $(RUNTIME_STAMP) ## production version, counts and recent events
 	$(SELFHEAL) status
 
+monitor: $(RUNTIME_STAMP) ## run one monitor cycle now and print its report
+	$(SELFHEAL) monitor --once
+
+report: $(RUNTIME_STAMP) ## write the drift report of the current window (var/reports/drift/)
+	$(SELFHEAL) report
+
+demo: $(RUNTIME_STAMP) ## a narrated 2-minute tour: drift, retrain, rejection, rollback [KEEP=1]
+	$(SELFHEAL) demo $(if $(KEEP),--keep)
+
+bench: $(DEV_STAMP) ## HTTP and drift benchmarks (ratios against baselines, same run)
+	$(PY) bench/http_bench.py
+	$(PY) bench/drift_bench.py
+
+# -- traffic simulation (against a running server) ------------------------------------
+generate-predictions: $(RUNTIME_STAMP) ## send N realistic requests (N=250) [LABELS=1]
+	$(SELFHEAL) simulate predict $(N) $(if $(LABELS),--labels)
+
+inject-drift: $(RUNTIME_STAMP) ## drifted traffic: TYPE=covariate|population|concept [N=250]
+	$(SELFHEAL) simulate drift $(TYPE) --n $(N)
+
+send-labels: $(RUNTIME_STAMP) ## send the ground truth kept for earlier simulated requests
+	$(SELFHEAL) simulate labels
+
+stats: $(RUNTIME_STAMP) ## traffic, latency and performance of the running server
+	$(SELFHEAL) simulate stats
+
+health: $(RUNTIME_STAMP) ## readable health summary; non-zero exit when unhealthy
+	$(SELFHEAL) simulate health
+
+verify: $(RUNTIME_STAMP) ## check the installation and say what is missing
+	$(SELFHEAL) simulate verify
+
+api-docs: $(RUNTIME_STAMP) ## write the API reference page var/api-docs.html (also GET /docs)
+	@$(PY) -c "from selfheal.datasets import CREDIT_SCHEMA as s; from selfheal.openapi import build_openapi as b, render_html as r; import pathlib; p = pathlib.Path('$(STATE)/api-docs.html'); p.parent.mkdir(parents=True, exist_ok=True); p.write_text(r(b(s, None))); print('wrote', p, '- also served at /docs; reference: docs/api.md')"
+
+# -- data and state --------------------------------------------------------------------
+backup: $(RUNTIME_STAMP) ## copy the database with SQLite's online backup API (var/backups/)
+	$(SELFHEAL) backup
+
+prune: $(RUNTIME_STAMP) ## delete predictions, labels and cycles older than DAYS (DAYS=30)
+	$(SELFHEAL) prune --days $(DAYS)
+
+clear-predictions: $(RUNTIME_STAMP) ## delete every logged prediction and label (keeps models and audit)
+	$(SELFHEAL) prune --days 0
+
 clean: ## remove caches and build files (keeps .venv and var/)
-	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info htmlcov .coverage
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist *.egg-info htmlcov .coverage
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
+
+clean-data: ## delete the database, reports and simulation state (keeps the registry)
+	rm -f $(STATE)/selfheal.db $(STATE)/selfheal.db-wal $(STATE)/selfheal.db-shm
+	rm -rf $(STATE)/reports $(STATE)/simulate
+
+clean-models: ## delete the model registry (every version and the production pointer)
+	rm -rf $(STATE)/registry
+
+clean-all: clean clean-data clean-models ## everything: caches, state and .venv
+	rm -rf $(STATE) $(VENV)
+
+quick-start: setup init start ## set up, bootstrap, start in the background, send traffic
+	$(SELFHEAL) simulate predict $(N) --labels
+	$(SELFHEAL) simulate health

@@ -62,8 +62,9 @@ class Server:
                 body = resp.read()
                 status = resp.status
         except urllib.error.HTTPError as exc:
-            body = exc.read()
-            status = exc.code
+            with exc:  # an HTTPError holds the response (and its socket) open
+                body = exc.read()
+                status = exc.code
         try:
             return status, json.loads(body)
         except ValueError:

@@ -81,3 +81,110 @@ _NOT_HTTP = {
     "conflict",
     "gate_rejected",
 }
+
+
+def test_readme_settings_table_is_current() -> None:
+    from selfheal.config import render_settings_table
+
+    text = (ROOT / "README.md").read_text()
+    block = text.split("<!-- settings:begin", 1)[1].split("-->", 1)[1]
+    block = block.split("<!-- settings:end -->", 1)[0].strip()
+    assert block == render_settings_table(), "regenerate the README table from SETTINGS"
+
+
+def makefile_targets() -> set[str]:
+    text = (ROOT / "Makefile").read_text()
+    return set(re.findall(r"^([a-z][a-z0-9-]*):.*## ", text, re.M))
+
+
+def test_every_makefile_target_is_documented() -> None:
+    docs = (ROOT / "README.md").read_text() + "".join(
+        p.read_text() for p in (ROOT / "docs").glob("*.md")
+    )
+    missing = sorted(t for t in makefile_targets() if f"`{t}" not in docs)
+    assert not missing, f"Makefile targets missing from README/docs: {missing}"
+
+
+def test_the_operations_vocabulary_is_in_the_makefile() -> None:
+    wanted = {
+        "setup",
+        "run",
+        "test",
+        "lint",
+        "format",
+        "init",
+        "train",
+        "retrain",
+        "promote",
+        "rollback",
+        "models",
+        "clean",
+        "monitor",
+        "report",
+        "demo",
+        "bench",
+        "generate-predictions",
+        "inject-drift",
+        "send-labels",
+        "stats",
+        "health",
+        "verify",
+        "bootstrap",
+        "start",
+        "stop",
+        "restart",
+        "logs",
+        "test-unit",
+        "test-integration",
+        "test-coverage",
+        "quality",
+        "clear-predictions",
+        "clean-data",
+        "clean-models",
+        "clean-all",
+        "quick-start",
+        "quick-test",
+        "api-docs",
+        "pre-commit",
+        "help",
+        "backup",
+        "prune",
+    }
+    assert wanted <= makefile_targets(), wanted - makefile_targets()
+
+
+def all_error_codes() -> set[str]:
+    """Every error code the package can emit, found in its source."""
+    codes: set[str] = set()
+    for path in (ROOT / "selfheal").glob("*.py"):
+        src = path.read_text()
+        codes.update(re.findall(r'code="([a-z_]+)"', src))
+        codes.update(re.findall(r'^\s+code = "([a-z_]+)"', src, re.M))
+        codes.update(re.findall(r'ApiError\(\s*\d+,\s*"([a-z_]+)"', src))
+        codes.update(re.findall(r'_arg_error\([^)]*code="([a-z_]+)"', src))
+    from selfheal import schema
+    from selfheal.api import _HTTP_CODES
+
+    codes.update(_HTTP_CODES.values())
+    codes.update(
+        v
+        for k, v in vars(schema).items()
+        if k.isupper() and isinstance(v, str) and k not in ("NUMERIC", "CATEGORICAL")
+    )
+    return codes
+
+
+def test_every_error_code_is_in_troubleshooting_md() -> None:
+    text = (ROOT / "docs" / "troubleshooting.md").read_text()
+    codes = all_error_codes()
+    assert len(codes) > 40  # the scan itself works
+    missing = sorted(c for c in codes if f"`{c}`" not in text)
+    assert not missing, f"error codes missing from docs/troubleshooting.md: {missing}"
+
+
+def test_every_cli_command_is_in_the_readme() -> None:
+    from selfheal.cli import COMMANDS
+
+    text = (ROOT / "README.md").read_text()
+    missing = sorted(c for c in [*COMMANDS, "simulate"] if f"`{c}" not in text)
+    assert not missing, f"CLI commands missing from README.md: {missing}"
