@@ -639,7 +639,14 @@ def stability_gate(
                 entry["delta"] = f1_new - f1_old
                 # with no positive label F1 is 0 for every model, so there is nothing to judge
                 judged = count >= cfg.min_slice_rows and n_pos > 0
-                failed = judged and entry["delta"] < -cfg.max_slice_f1_drop - _TOL
+                failed = False
+                if judged and entry["delta"] < -cfg.max_slice_f1_drop - _TOL:
+                    # F1 on a slice of a hundred rows with a dozen positives moves by +-0.1
+                    # by chance alone: fail only when the loss is also beyond noise, i.e.
+                    # the paired-bootstrap interval of the slice's F1 change is below 0.
+                    low, high = _bootstrap_gain_ci(y_s, pred_new[mask], pred_old[mask], cfg)
+                    entry["delta_ci"] = [low, high]
+                    failed = high < 0
             else:
                 # a single-class slice has a perfect in-sample base rate, which no model beats
                 judged = count >= cfg.min_slice_rows and 0 < n_pos < count
@@ -685,7 +692,10 @@ def stability_gate(
         f"{_fmt(cfg.max_brier_increase)} allowed)"
     )
     if has_champion:
-        rule = f"loses more than {_fmt(cfg.max_slice_f1_drop)} F1 against the champion"
+        rule = (
+            f"loses more than {_fmt(cfg.max_slice_f1_drop)} F1 against the champion and its "
+            f"{_fmt(cfg.bootstrap_confidence * 100)}% paired-bootstrap interval is below 0"
+        )
     else:
         rule = f"exceeds its own base-rate Brier by more than {_fmt(slice_brier_tol)}"
     if failing:
