@@ -298,19 +298,23 @@ class Healer:
                 dq=dq,
             )
         except Exception as exc:
-            log.exception("retrain %d failed", run_id)
-            message = f"{type(exc).__name__}: {exc}"
-            self.write(
-                lambda c: store.finish_run(
-                    c,
-                    run_id,
-                    status="failed",
-                    error=message,
-                    reason="retrain failed",
-                    now=self._finished(now),
-                )
+            return self._fail_run(run_id, exc, now, "retrain")
+
+    def _fail_run(self, run_id: int, exc: Exception, now: datetime, what: str) -> Outcome:
+        """Record a run that raised: logged with its traceback, stored with its message."""
+        log.exception("%s %d failed", what, run_id)
+        message = f"{type(exc).__name__}: {exc}"
+        self.write(
+            lambda c: store.finish_run(
+                c,
+                run_id,
+                status="failed",
+                error=message,
+                reason=f"{what} failed",
+                now=self._finished(now),
             )
-            return Outcome(run_id=run_id, status="failed", reason=message)
+        )
+        return Outcome(run_id=run_id, status="failed", reason=message)
 
     def _data_quality(self, ts: TrainingSet, schema: FeatureSchema) -> GateResult:
         problems = schema.validate_frame(ts.frame)
@@ -364,14 +368,7 @@ class Healer:
                     )
                 )
             except Exception as exc:
-                log.exception("challenge %d failed", run_id)
-                message = f"{type(exc).__name__}: {exc}"
-                self.write(
-                    lambda c: store.finish_run(
-                        c, run_id, status="failed", error=message, now=self._finished(now)
-                    )
-                )
-                return Outcome(run_id=run_id, status="failed", reason=message)
+                return self._fail_run(run_id, exc, now, "challenge")
 
     def judge(
         self,
@@ -449,15 +446,9 @@ class Healer:
             )
             status = "rejected"
         version = self.registry.register(
-            pipeline=result.pipeline,
+            **result.artifacts(),
             schema=schema,
-            metrics=result.metrics,
-            threshold=result.threshold,
-            reference=result.reference,
-            reference_scores=result.reference_scores,
-            params=result.params,
             data={**result.data, "n_reference": ts.n_reference, "n_live": ts.n_live},
-            calibrator=result.calibrator,
             parent=champion.version,
             trigger=trigger,
             reason=reason,

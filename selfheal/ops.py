@@ -147,15 +147,9 @@ def train_version(
             status = "rejected"
             reason = f"first model below the floors: {floor.reason}"
     version = home.registry.register(
-        pipeline=result.pipeline,
+        **result.artifacts(),
         schema=schema,
-        metrics=result.metrics,
-        threshold=result.threshold,
-        reference=result.reference,
-        reference_scores=result.reference_scores,
-        params=result.params,
         data={**result.data, "source": source},
-        calibrator=result.calibrator,
         parent=parent,
         trigger=trigger,
         reason=reason or f"trained from {source}",

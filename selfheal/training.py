@@ -100,6 +100,18 @@ class TrainResult:
     data: dict[str, Any]
     holdout_index: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
+    def artifacts(self) -> dict[str, Any]:
+        """What `Registry.register` stores of this result (besides schema, data, lineage)."""
+        return {
+            "pipeline": self.pipeline,
+            "metrics": self.metrics,
+            "threshold": self.threshold,
+            "reference": self.reference,
+            "reference_scores": self.reference_scores,
+            "params": self.params,
+            "calibrator": self.calibrator,
+        }
+
 
 def scores(pipeline: Pipeline, X: np.ndarray) -> np.ndarray:
     return np.asarray(pipeline.predict_proba(X)[:, 1], dtype=np.float64)
