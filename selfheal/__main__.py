@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
-from selfheal.cli import main as _main
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see run.py: set before sklearn loads
+
+from selfheal.cli import main as _main  # noqa: E402
 
 
 def main() -> None:

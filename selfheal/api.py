@@ -12,7 +12,6 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,12 +20,12 @@ from werkzeug.exceptions import HTTPException
 
 from selfheal import metrics as metrics_module
 from selfheal import store
+from selfheal.db import iso
 from selfheal.errors import (
     ConflictError,
     NoModelError,
     NotFoundError,
     SelfhealError,
-    UnavailableError,
     ValidationError,
 )
 from selfheal.performance import labeled_metrics
@@ -141,6 +140,12 @@ def create_app(service: Service) -> Flask:
         raw = request.get_data(cache=False)
         try:
             return json.loads(raw)
+        except RecursionError:
+            raise ApiError(
+                400,
+                "malformed_json",
+                "request body is nested too deeply; send a flat JSON object of features",
+            ) from None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             where = (
                 f" at line {exc.lineno} column {exc.colno}"
@@ -352,6 +357,7 @@ def create_app(service: Service) -> Flask:
         if (
             isinstance(p, bool)
             or not isinstance(p, (int, float))
+            or not (isinstance(p, float) or -(2**53) < p < 2**53)
             or not (math.isfinite(p) and 0 <= p <= 1)
         ):
             problems.append(
@@ -441,7 +447,7 @@ def create_app(service: Service) -> Flask:
                     f"prediction_id(s) already logged: {sorted(taken)[:5]}",
                     code="duplicate_prediction",
                 )
-            now = store_now()
+            now = iso()
             store.insert_predictions(
                 conn,
                 [
@@ -479,7 +485,7 @@ def create_app(service: Service) -> Flask:
     @app.get("/monitoring/stats")
     def stats() -> Response:
         window = request.args.get("window", "1000")
-        if not window.isdigit() or not 1 <= int(window) <= 1_000_000:
+        if not (window.isascii() and window.isdigit()) or not 1 <= int(window) <= 1_000_000:
             raise ApiError(
                 400, "bad_query", f"window must be an integer from 1 to 1000000, got {window!r}"
             )
@@ -491,10 +497,13 @@ def create_app(service: Service) -> Flask:
             proba = np.array([r["probability"] for r in rows])
             preds = np.array([r["prediction"] for r in rows])
             lat = np.array([r["latency_ms"] for r in rows if r["latency_ms"] is not None])
+            # Live metrics are the serving version's: each version decides at its own
+            # threshold, so pooling versions would score one with another's cut.
+            serving = service.models.current.version if service.models.current else None
             labeled = [
                 (r["label"], r["probability"], r["threshold"])
                 for r in rows
-                if r["label"] is not None
+                if r["label"] is not None and r["model_version"] == serving
             ]
             out["window"].update(
                 {
@@ -516,7 +525,10 @@ def create_app(service: Service) -> Flask:
                 y = np.array([lab for lab, _, _ in labeled])
                 p = np.array([pr for _, pr, _ in labeled])
                 m = labeled_metrics(y, p, threshold=float(labeled[0][2])).to_dict()
-                out["live"] = {k: m[k] for k in ("n", "f1", "precision", "recall", "auc", "brier")}
+                out["live"] = {
+                    "model_version": serving,
+                    **{k: m[k] for k in ("n", "f1", "precision", "recall", "auc", "brier")},
+                }
             else:
                 out["live"] = None
         out.update(service_extras())
@@ -596,6 +608,17 @@ def create_app(service: Service) -> Flask:
                     for k in extra
                 ],
             )
+        if "force" in data and not isinstance(data["force"], bool):
+            raise ValidationError(
+                "'force' must be true or false (a JSON boolean)",
+                details=[
+                    {
+                        "field": "force",
+                        "problem": "wrong_type",
+                        "message": "'force' must be a JSON boolean",
+                    }
+                ],
+            )
         for k in ("version", "to", "reason"):
             if k in data and data[k] is not None and not isinstance(data[k], str):
                 raise ValidationError(
@@ -621,7 +644,7 @@ def create_app(service: Service) -> Flask:
             data["version"],
             reason=data.get("reason") or "",
             actor="api",
-            force=bool(data.get("force")),
+            force=data.get("force") is True,
         )
         service.models.refresh(force=True)
         return ok(
@@ -716,7 +739,7 @@ def create_app(service: Service) -> Flask:
         health = health_checks()
         data: dict[str, Any] = {
             "refresh_seconds": 30,
-            "generated_at": store_now(),
+            "generated_at": iso(),
             "drift_share_threshold": s.drift_share,
             "production": {
                 "version": model.version if model else None,
@@ -777,13 +800,3 @@ def create_app(service: Service) -> Flask:
         return Response(render_html(spec), mimetype="text/html")
 
     return app
-
-
-def store_now() -> str:
-    from selfheal.db import iso
-
-    return iso()
-
-
-Handler = Callable[..., Response]
-__all__ = ["create_app", "UnavailableError"]

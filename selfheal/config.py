@@ -253,6 +253,15 @@ SETTINGS: tuple[Setting, ...] = (
         high=1_000_000,
     ),
     Setting(
+        "probation_max_hours",
+        "float",
+        72.0,
+        "A probation that has not collected its labels after this many hours ends without a "
+        "verdict, so a deployment without labels is never stuck in probation.",
+        low=0.01,
+        high=24 * 365,
+    ),
+    Setting(
         "probation_max_f1_drop",
         "float",
         0.05,

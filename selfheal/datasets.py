@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from selfheal.errors import DataError
-from selfheal.schema import CATEGORICAL, NUMERIC, Feature, FeatureSchema
+from selfheal.schema import NUMERIC, Feature, FeatureSchema
 
 FEATURES = ("age", "income", "credit_score", "employment_years")
 TARGET = "default"
@@ -268,7 +268,3 @@ def load_csv(
     return LoadedData(
         features=features.reset_index(drop=True), y=y, target=target, positive=pos, source=str(path)
     )
-
-
-def infer_kinds(frame: pd.DataFrame) -> dict[str, str]:
-    return {c: (NUMERIC if frame[c].dtype.kind in "iuf" else CATEGORICAL) for c in frame.columns}

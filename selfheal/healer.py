@@ -71,12 +71,19 @@ def parse_time(text: str) -> datetime:
 
 
 def rows_to_frame(rows: list[sqlite3.Row], schema: FeatureSchema) -> pd.DataFrame:
-    """Logged feature JSON -> a frame in schema order (rows of another schema dropped)."""
+    """Logged feature JSON -> a frame in schema order (see `matching_rows`)."""
     records = [json.loads(r["features"]) for r in rows]
     frame = pd.DataFrame.from_records(records, columns=schema.names)
     for name in schema.categorical:
         frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
     return frame
+
+
+def matching_rows(rows: list[sqlite3.Row], schema: FeatureSchema) -> list[sqlite3.Row]:
+    """The rows logged with exactly this schema's features. Rows of another schema (logged
+    before a model with other columns was promoted) must be left out, never NaN-filled."""
+    names = set(schema.names)
+    return [r for r in rows if set(json.loads(r["features"])) == names]
 
 
 class Healer:
@@ -97,6 +104,7 @@ class Healer:
         self.on_swap = on_swap or (lambda: None)
         self.on_outcome = on_outcome
         self._busy = threading.Lock()
+        self.stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_outcome: Outcome | None = None
         self._started = time.monotonic()
@@ -160,11 +168,16 @@ class Healer:
 
             def work() -> None:
                 with self._flight() as ok:
-                    result["ok"] = ok
-                    if ok:
-                        result["run_id"] = self._start_run(trigger, evidence, actor, now)
-                    started.set()
-                    if ok:
+                    try:
+                        result["ok"] = ok
+                        if ok:
+                            result["run_id"] = self._start_run(trigger, evidence, actor, now)
+                    except Exception as exc:  # e.g. the writer refused: report, never hang
+                        result["error"] = exc
+                        log.exception("could not start a retrain")
+                    finally:
+                        started.set()
+                    if ok and "run_id" in result:
                         self.last_outcome = self._observe(
                             self._retrain(result["run_id"], trigger, actor, now)
                         )
@@ -172,6 +185,8 @@ class Healer:
             self._thread = threading.Thread(target=work, name="selfheal-retrain", daemon=True)
             self._thread.start()
             started.wait()
+            if "error" in result:
+                raise result["error"]
             if not result.get("ok"):
                 return "retrain_running", None
             return "retrain", int(result["run_id"])
@@ -205,8 +220,14 @@ class Healer:
         return outcome
 
     def join(self, timeout: float | None = None) -> None:
+        """Wait for a background retrain to finish."""
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Ask a retrain in flight not to change the registry any more, and wait for it."""
+        self.stopping.set()
+        self.join(timeout)
 
     def _start_run(self, trigger: str, evidence: Any, actor: str, now: datetime) -> int:
         base = self.registry.production()
@@ -230,6 +251,7 @@ class Healer:
             self.read_conn(), limit=self.settings.retrain_max_rows, until=iso(now)
         )
         rows = list(reversed(rows))  # oldest first
+        rows = matching_rows(rows, schema)
         live = rows_to_frame(rows, schema) if rows else pd.DataFrame(columns=schema.names)
         y_live = np.array([int(r["label"]) for r in rows], dtype=np.int64)
         frame = pd.concat([ref[schema.names], live], ignore_index=True)
@@ -445,6 +467,8 @@ class Healer:
                 verdict["reasons"]
             )
             status = "rejected"
+        if self.stopping.is_set():  # never change the registry while the process stops
+            raise RuntimeError("the service is shutting down; the challenger was not registered")
         version = self.registry.register(
             **result.artifacts(),
             schema=schema,
@@ -539,6 +563,7 @@ class Healer:
     ) -> GateResult:
         """Consistency on the latest live rows (or the holdout when there is no traffic)."""
         rows = store.recent_predictions(self.read_conn(), limit=1000, until=iso(now))
+        rows = matching_rows(rows, schema)
         if rows:
             live = rows_to_frame(rows, schema)
             X_new = schema.frame_to_matrix(live)
@@ -586,6 +611,29 @@ class Healer:
             )
             self._stop_shadow(prob)
             return {"status": "ended", "version": prob["version"]}
+        age = (now - parse_time(prob["started_at"])).total_seconds() / 3600
+        if age > self.settings.probation_max_hours:
+            n = len(
+                store.probation_pairs(
+                    conn,
+                    version=prob["version"],
+                    shadow_version=prob["previous_version"],
+                    after_seq=prob["start_seq"],
+                    limit=prob["labels_needed"],
+                )
+            )
+            expired = {
+                "reason": f"expired after {age:.1f} h with {n} of "
+                f"{prob['labels_needed']} labeled predictions"
+            }
+            self.write(
+                lambda c: store.end_probation(
+                    c, prob["id"], status="ended", result=expired, now=iso(now)
+                )
+            )
+            self._stop_shadow(prob)
+            log.warning("probation of %s %s", prob["version"], expired["reason"])
+            return {"status": "ended", "version": prob["version"], **expired}
         pairs = store.probation_pairs(
             conn,
             version=prob["version"],

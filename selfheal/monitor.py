@@ -98,6 +98,7 @@ class Monitor:
         self.reports_dir = reports_dir
         self._sketches: dict[str, tuple[ReferenceSketch, float]] = {}
         self._stop = threading.Event()
+        self._cycle_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.cycles = 0
         self.failures = 0
@@ -115,7 +116,7 @@ class Monitor:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        self.healer.join(timeout)
+        self.healer.stop(timeout)
 
     @property
     def alive(self) -> bool:
@@ -129,7 +130,7 @@ class Monitor:
         alive = self.alive or self._thread is None
         return {
             "ok": alive and self.last_error is None,
-            "enabled": True,
+            "enabled": self._thread is not None,
             "alive": self.alive,
             "cycles": self.cycles,
             "failures": self.failures,
@@ -139,15 +140,15 @@ class Monitor:
             "interval_seconds": self.settings.monitor_interval,
         }
 
-    def latest_summary(self) -> dict[str, Any] | None:
-        if self.last_summary is not None:
-            return self.last_summary
-        row = store.recent_reports(self.read_conn(), 1)
-        return row[0] if row else None
-
     # -- one cycle -----------------------------------------------------------------------
     def run_once(self, now: datetime | None = None) -> dict[str, Any]:
-        """One monitor cycle at time `now`; never raises."""
+        """One monitor cycle at time `now`; never raises. Cycles of one process never
+        overlap (the thread and POST /monitoring/run share a lock): two at once would both
+        count the same drifting cycle towards the consecutive-drift trigger."""
+        with self._cycle_lock:
+            return self._run_once(now)
+
+    def _run_once(self, now: datetime | None) -> dict[str, Any]:
         now = now or utcnow()
         self.cycles += 1
         self.last_cycle_at = iso(now)

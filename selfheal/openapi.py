@@ -253,7 +253,7 @@ def build_openapi(schema: FeatureSchema | None, version: str | None) -> dict[str
                         }
                     },
                 },
-                "responses": {"200": _json(obj), **_err(400, 401, 403, 404, 409, 415, 422)},
+                "responses": {"200": _json(obj), **_err(400, 401, 403, 404, 409, 415, 422, 503)},
             }
         },
         "/model/rollback": {
@@ -274,7 +274,7 @@ def build_openapi(schema: FeatureSchema | None, version: str | None) -> dict[str
                         }
                     },
                 },
-                "responses": {"200": _json(obj), **_err(400, 401, 403, 404, 409, 415, 422)},
+                "responses": {"200": _json(obj), **_err(400, 401, 403, 404, 409, 415, 422, 503)},
             }
         },
         "/health": {

@@ -27,6 +27,7 @@ import re
 import shutil
 import tempfile
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from selfheal.schema import FeatureSchema
 VERSION_RE = re.compile(r"^v(\d{4,})$")
 STATUSES = ("production", "candidate", "archived", "rejected")
 EventSink = Callable[[dict[str, Any]], None]
+CACHE_SIZE = 4  # loaded models kept per process
 
 
 def check_version_name(name: str) -> str:
@@ -154,7 +156,7 @@ class Registry:
         self.root.mkdir(parents=True, exist_ok=True)
         self._record = record_event
         self._thread_lock = threading.RLock()
-        self._cache: dict[str, LoadedModel] = {}
+        self._cache: OrderedDict[str, LoadedModel] = OrderedDict()
 
     # -- locking -------------------------------------------------------------------------
     @contextmanager
@@ -326,8 +328,11 @@ class Registry:
         return meta
 
     def load(self, version: str) -> LoadedModel:
+        """The verified model of `version`, from a small LRU cache (production, shadow and
+        a challenger's champion are what a process needs; retrains must not pile up)."""
         with self._thread_lock:
             if version in self._cache:
+                self._cache.move_to_end(version)
                 return self._cache[version]
         meta = self.verify(version)
         pipeline = joblib.load(self.path(version) / "model.joblib")
@@ -340,6 +345,8 @@ class Registry:
         )
         with self._thread_lock:
             self._cache[version] = model
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
         return model
 
     def reference(self, version: str) -> tuple[pd.DataFrame, np.ndarray]:
@@ -449,7 +456,13 @@ class Registry:
                 if to in history:
                     history = history[: len(history) - 1 - history[::-1].index(to)]
                 target = to
-            self.verify(target)
+            if self.verify(target).get("status") == "rejected":
+                raise RegistryError(
+                    f"{target} was rejected by the evaluation gates; a rollback only returns "
+                    f"to versions that may serve. Use `selfheal promote {target} --force` to "
+                    "serve it deliberately",
+                    code="version_rejected",
+                )
             pointer: dict[str, Any] = {
                 "version": target,
                 "previous": current["version"],

@@ -260,7 +260,10 @@ class FeatureSchema:
                         )
                     )
                     continue
-                x = float(v)
+                try:
+                    x = float(v)
+                except OverflowError:  # an integer of hundreds of digits
+                    x = math.inf
                 if not math.isfinite(x):
                     problems.append(
                         _problem(f.name, NOT_FINITE, f"field {f.name!r} must be finite, got {v!r}")

@@ -64,13 +64,18 @@ class ModelHolder:
                     self._stamp = stamp
                     return False
                 if self.current is not None and self.current.version == version:
-                    self._stamp = stamp
+                    self._stamp, self.error = stamp, None
                     return False
                 model = self.registry.load(version)
-            except SelfhealError as exc:
-                self.error = exc.message
+            except Exception as exc:  # unpickling can fail in many ways: keep serving
+                message = (
+                    exc.message
+                    if isinstance(exc, SelfhealError)
+                    else (f"cannot load the production model: {type(exc).__name__}: {exc}")
+                )
+                self.error = message
                 self._stamp = stamp
-                log.error("cannot load the production model: %s", exc.message)
+                log.error("cannot load the production model: %s", message)
                 return False
             previous = self.current.version if self.current else None
             self.current, self.error, self._stamp = model, None, stamp
@@ -181,7 +186,21 @@ class Service:
         return conn
 
     def record_event(self, event: dict[str, Any]) -> None:
-        """Registry events go through the writer, the only writer of this process."""
-        self.writer.write(lambda conn: store.insert_event(conn, event))
+        """Registry events go through the writer, the only writer of this process.
+
+        The registry calls this after its change is on disk: a database that cannot take
+        the audit row must not make a promotion that happened look failed (the API would
+        answer 503 and the healer would abandon probation). The event is logged instead."""
+        try:
+            self.writer.write(lambda conn: store.insert_event(conn, event))
+        except SelfhealError as exc:
+            log.error(
+                "audit event not recorded (%s): %s",
+                exc.message,
+                {
+                    k: event.get(k)
+                    for k in ("event", "version", "previous_version", "actor", "reason")
+                },
+            )
         if event["event"] == "rolled_back":
             self.metrics.observe_rollback(event["actor"])

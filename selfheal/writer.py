@@ -39,14 +39,14 @@ log = logging.getLogger("selfheal.writer")
 MAX_ROWS_PER_BATCH = 4096
 
 
-@dataclass
+@dataclass(eq=False)  # jobs are compared by identity (queue membership, removal)
 class _Job:
     done: threading.Event = field(default_factory=threading.Event)
     result: Any = None
     error: BaseException | None = None
 
 
-@dataclass
+@dataclass(eq=False)
 class PredictJob(_Job):
     model: LoadedModel | None = None
     records: Sequence[Validated] = ()
@@ -54,7 +54,7 @@ class PredictJob(_Job):
     role: str = "production"
 
 
-@dataclass
+@dataclass(eq=False)
 class WriteJob(_Job):
     fn: Callable[[sqlite3.Connection], Any] | None = None
 
@@ -118,10 +118,24 @@ class Writer(threading.Thread):
             self._queued_rows += rows
             self._cv.notify()
         if not job.done.wait(timeout):
-            raise UnavailableError(
-                f"the database did not commit within {timeout:.0f} s; retry",
-                code="database_unavailable",
-            )
+            with self._cv:
+                queued = job in self._queue
+                if queued:  # withdraw it, so that a retry cannot log the rows twice
+                    self._queue.remove(job)
+                    self._queued_rows -= rows
+            if queued:
+                raise UnavailableError(
+                    f"the database did not take the write within {timeout:.0f} s; nothing "
+                    "was logged, retry",
+                    code="database_unavailable",
+                )
+            # Already in a transaction: SQLite's busy timeout bounds how long that can take.
+            if not job.done.wait(timeout):
+                raise UnavailableError(
+                    f"the database did not commit within {2 * timeout:.0f} s; the write may "
+                    "still land, check before retrying",
+                    code="database_unavailable",
+                )
         if job.error is not None:
             raise job.error
         return job.result

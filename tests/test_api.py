@@ -440,3 +440,44 @@ def test_openapi_and_docs_cover_every_route(client: Any) -> None:
     assert "/predict" in page.get_data(as_text=True) and "<script" not in page.get_data(
         as_text=True
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "raw", "status", "code"),
+    [
+        (
+            "/predict",
+            '{"age": 1' + "1" * 400 + ', "income": 1, "credit_score": 600, "employment_years": 1}',
+            422,
+            "validation_failed",
+        ),
+        (
+            "/monitoring/predictions",
+            '{"features": {}, "probability": 1' + "0" * 400 + "}",
+            422,
+            "validation_failed",
+        ),
+        ("/predict", "[" * 5000 + "]" * 5000, 400, "malformed_json"),
+    ],
+)
+def test_hostile_numbers_and_nesting_are_client_errors(
+    client: Any, path: str, raw: str, status: int, code: str
+) -> None:
+    assert_error(client.post(path, data=raw, content_type="application/json"), status, code)
+
+
+def test_non_ascii_digits_in_window_are_a_bad_query(client: Any) -> None:
+    assert_error(client.get("/monitoring/stats?window=%C2%B2"), 400, "bad_query")
+
+
+def test_force_must_be_a_boolean(client: Any, service: Any) -> None:
+    v2 = register_copy(service.registry, status="rejected", reason="gates failed")
+    assert_error(
+        post(client, "/model/promote", {"version": v2, "force": "false"}, headers=AUTH),
+        422,
+        "validation_failed",
+    )
+    assert_error(
+        post(client, "/model/promote", {"version": v2}, headers=AUTH), 409, "version_rejected"
+    )
+    assert_error(post(client, "/model/rollback", {"to": v2}, headers=AUTH), 409, "version_rejected")

@@ -334,3 +334,15 @@ def test_metrics_parse_as_prometheus_text_and_move_with_traffic(loop: Service) -
     loop.registry.promote(register_copy(loop.registry), actor="api")
     loop.registry.rollback(actor="api")
     assert _samples(client)[("selfheal_rollbacks_total", (("actor", "api"),))] == 1
+
+
+def test_probation_without_labels_expires_instead_of_blocking_healing(loop: Service) -> None:
+    clock = Clock()
+    send(loop, datasets.generate(1000, seed=81))
+    send(loop, datasets.generate(2000, seed=82, drift="concept"))
+    loop.monitor.run_once(now=clock.tick())
+    assert loop.registry.shadow() == "v0001"  # probation began
+    state = loop.healer.check_probation(now=clock.tick(60 * 73))
+    assert state is not None and state["status"] == "ended" and "expired" in state["reason"]
+    assert loop.registry.shadow() is None
+    assert store.active_probation(loop.read_conn()) is None
