@@ -38,6 +38,7 @@ import logging
 import math
 import re
 import threading
+from abc import ABC, abstractmethod
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -100,7 +101,7 @@ def _check_labelnames(
 
 
 # -- metrics -------------------------------------------------------------------------------------
-class _Metric:
+class _Metric(ABC):
     """A family: name, help, label names, and one value per label set."""
 
     type = "untyped"
@@ -140,9 +141,9 @@ class _Metric:
     def _pairs(self, key: LabelKey) -> tuple[tuple[str, str], ...]:
         return tuple(zip(self.labelnames, key, strict=True))
 
+    @abstractmethod
     def collect(self) -> list[Sample]:
         """The family's samples, taken under its lock (one consistent snapshot)."""
-        raise NotImplementedError
 
 
 class Counter(_Metric):
