@@ -28,7 +28,7 @@ from selfheal.errors import (
     SelfhealError,
     ValidationError,
 )
-from selfheal.performance import labeled_metrics
+from selfheal.performance import labeled_metrics, latency_percentiles
 from selfheal.schema import Validated
 from selfheal.service import Service
 
@@ -513,11 +513,7 @@ def create_app(service: Service) -> Flask:
                     "mean_probability": float(proba.mean()),
                     "out_of_range_rows": sum(1 for r in rows if r["out_of_range"]),
                     "labeled": len(labeled),
-                    "latency_ms": (
-                        {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99))}
-                        if lat.size
-                        else None
-                    ),
+                    "latency_ms": latency_percentiles(lat),
                     "versions": sorted({r["model_version"] for r in rows}),
                 }
             )
@@ -733,7 +729,10 @@ def create_app(service: Service) -> Flask:
         model = service.models.current
         cycles = list(reversed(store.recent_reports(conn, 200)))
         rows = store.recent_predictions(conn, limit=1000)
-        lat = sorted(r["latency_ms"] for r in rows if r["latency_ms"] is not None)
+        latency = (
+            latency_percentiles([r["latency_ms"] for r in rows if r["latency_ms"] is not None])
+            or {}
+        )
         counts = store.traffic_counts(conn)
         runs = store.recent_runs(conn, 1)
         health = health_checks()
@@ -751,7 +750,16 @@ def create_app(service: Service) -> Flask:
             "versions": list(reversed(service.registry.list())),
             "events": store.recent_events(conn, 30),
             "cycles": cycles,
-            "traffic": store.traffic_buckets(conn),
+            "traffic": [
+                {
+                    "bucket": b["bucket"],
+                    "count": b["count"],
+                    **{
+                        f"{k}_ms": v for k, v in (latency_percentiles(b["latencies"]) or {}).items()
+                    },
+                }
+                for b in store.traffic_buckets(conn)
+            ],
             "stats": {
                 "total": counts["production"],
                 "labels": counts["labels"],
@@ -760,8 +768,8 @@ def create_app(service: Service) -> Flask:
                 "mean_probability": (
                     sum(r["probability"] for r in rows) / len(rows) if rows else None
                 ),
-                "latency_p50": lat[len(lat) // 2] if lat else None,
-                "latency_p99": lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else None,
+                "latency_p50": latency.get("p50"),
+                "latency_p99": latency.get("p99"),
             },
             "health": {
                 k: ("ok" if v.get("ok") else "unavailable")

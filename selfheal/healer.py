@@ -79,6 +79,13 @@ def rows_to_frame(rows: list[sqlite3.Row], schema: FeatureSchema) -> pd.DataFram
     return frame
 
 
+def rejection_reason(trigger: str, verdict: dict[str, Any]) -> str:
+    """The audit sentence of a rejection: which gates failed and each gate's reason."""
+    return f"{trigger}: rejected by {', '.join(verdict['failed'])}: " + "; ".join(
+        verdict["reasons"]
+    )
+
+
 def matching_rows(rows: list[sqlite3.Row], schema: FeatureSchema) -> list[sqlite3.Row]:
     """The rows logged with exactly this schema's features. Rows of another schema (logged
     before a model with other columns was promoted) must be left out, never NaN-filled."""
@@ -291,7 +298,7 @@ class Healer:
             schema = champion.schema
             dq = self._data_quality(ts, schema)
             if not dq.passed:
-                return self._reject(run_id, None, [dq], champion, trigger, actor, now)
+                return self._reject(run_id, None, [dq], trigger, actor, now)
             new_schema = infer_schema(
                 ts.frame, target=schema.target, positive=schema.positive, declared=schema
             )
@@ -463,9 +470,7 @@ class Healer:
             )
             status = "candidate"
         else:
-            reason = f"{trigger}: rejected by {', '.join(verdict['failed'])}: " + "; ".join(
-                verdict["reasons"]
-            )
+            reason = rejection_reason(trigger, verdict)
             status = "rejected"
         if self.stopping.is_set():  # never change the registry while the process stops
             raise RuntimeError("the service is shutting down; the challenger was not registered")
@@ -481,9 +486,7 @@ class Healer:
             actor=actor,
         )
         if status == "rejected":
-            return self._reject(
-                run_id, version, gates, champion, trigger, actor, now, reason=reason
-            )
+            return self._reject(run_id, version, gates, trigger, actor, now)
         self.registry.promote(
             version, reason=reason, actor=actor, details={"run_id": run_id, "gates": gate_dicts}
         )
@@ -522,17 +525,11 @@ class Healer:
         run_id: int,
         version: str | None,
         gates: list[GateResult],
-        champion: LoadedModel,
         trigger: str,
         actor: str,
         now: datetime,
-        reason: str | None = None,
     ) -> Outcome:
-        verdict = summarize(gates)
-        reason = reason or (
-            f"{trigger}: rejected by {', '.join(verdict['failed'])}: "
-            + "; ".join(verdict["reasons"])
-        )
+        reason = rejection_reason(trigger, summarize(gates))
         gate_dicts = [g.to_dict() for g in gates]
 
         def record_rejection(c: sqlite3.Connection) -> None:

@@ -799,3 +799,14 @@ def estimation_gap(estimate: PerformanceEstimate, realized: LabeledMetrics) -> d
         "n_estimate": int(estimate.n),
         "n_realized": int(realized.n),
     }
+
+
+def latency_percentiles(latencies_ms: ArrayLike) -> dict[str, float] | None:
+    """p50 and p99 of logged latencies (linear interpolation, as ``numpy.percentile``);
+    None when there are none. The one definition behind /monitoring/stats, the dashboard's
+    figures and its per-minute chart, so they agree on the same rows."""
+    arr = np.asarray(latencies_ms, dtype=np.float64)
+    if arr.size == 0:
+        return None
+    p50, p99 = np.percentile(arr, [50, 99])
+    return {"p50": float(p50), "p99": float(p99)}

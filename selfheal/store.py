@@ -459,32 +459,21 @@ def probation_pairs(
 def traffic_buckets(
     conn: sqlite3.Connection, *, rows: int = 5000, width: int = 16
 ) -> list[dict[str, Any]]:
-    """Requests and latency per time bucket over the newest `rows` production rows.
-
-    `width` is how many characters of the ISO time form the bucket: 16 = per minute,
-    13 = per hour. Oldest bucket first."""
+    """Requests per time bucket over the newest `rows` production rows, each with its
+    logged latencies (ms). `width` is how many characters of the ISO time form the bucket:
+    16 = per minute, 13 = per hour. Oldest bucket first."""
     data = conn.execute(
         "SELECT substr(created_at, 1, ?) AS bucket, latency_ms FROM predictions"
         " WHERE role = 'production' ORDER BY seq DESC LIMIT ?",
         (width, rows),
     ).fetchall()
-    groups: dict[str, list[float]] = {}
-    counts: dict[str, int] = {}
+    buckets: dict[str, dict[str, Any]] = {}
     for bucket, latency in data:
-        counts[bucket] = counts.get(bucket, 0) + 1
+        entry = buckets.setdefault(bucket, {"bucket": bucket, "count": 0, "latencies": []})
+        entry["count"] += 1
         if latency is not None:
-            groups.setdefault(bucket, []).append(float(latency))
-    out = []
-    for bucket in sorted(counts):
-        lat = sorted(groups.get(bucket, []))
-
-        def pct(q: float, lat: list[float] = lat) -> float | None:
-            return lat[min(len(lat) - 1, int(q * len(lat)))] if lat else None
-
-        out.append(
-            {"bucket": bucket, "count": counts[bucket], "p50_ms": pct(0.5), "p99_ms": pct(0.99)}
-        )
-    return out
+            entry["latencies"].append(float(latency))
+    return [buckets[b] for b in sorted(buckets)]
 
 
 def prune(conn: sqlite3.Connection, before: str) -> dict[str, int]:

@@ -536,3 +536,11 @@ def test_module_never_imports_scipy_and_sklearn_only_lazily() -> None:
         if isinstance(n, (ast.Import, ast.ImportFrom))
     ]
     assert not any((name or "").startswith("sklearn") for name in top_level)
+
+
+def test_latency_percentiles_interpolate_and_handle_no_rows() -> None:
+    from selfheal.performance import latency_percentiles
+
+    assert latency_percentiles([]) is None
+    got = latency_percentiles([1.0, 2.0, 3.0, 4.0, 100.0])
+    assert got == {"p50": 3.0, "p99": pytest.approx(96.16)}
