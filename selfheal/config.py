@@ -203,7 +203,9 @@ SETTINGS: tuple[Setting, ...] = (
         "cooldown_seconds",
         "float",
         3600.0,
-        "No automatic retrain within this many seconds of the last retrain or automatic rollback.",
+        "Wall-clock cooldown after a retrain that trained a challenger, or an automatic "
+        "rollback. New labeled evidence may start the next retrain sooner "
+        "(SELFHEAL_RETRAIN_MIN_NEW_LABELS; docs/evaluation_gates.md).",
         low=0,
         high=30 * 86_400,
     ),
@@ -235,13 +237,39 @@ SETTINGS: tuple[Setting, ...] = (
         high=10_000_000,
     ),
     Setting(
+        "retrain_min_new_labels",
+        "int",
+        200,
+        "Labeled rows that must arrive after a retrain's data cutoff before the next one may "
+        "start inside the cooldown (after a rejection or failure, or on a labeled-F1 collapse).",
+        low=1,
+        high=10_000_000,
+    ),
+    Setting(
+        "retrain_recent_rows",
+        "int",
+        1000,
+        "Size of the 'recent' candidate window of a retrain: the newest N labeled rows.",
+        low=50,
+        high=10_000_000,
+    ),
+    Setting(
         "holdout_fraction",
         "float",
         0.3,
         "Share of the labeled live rows, the most recent ones, held out to judge "
-        "champion and challenger.",
+        "champion and challenger (capped by SELFHEAL_HOLDOUT_MAX_ROWS).",
         low=0.05,
         high=0.9,
+    ),
+    Setting(
+        "holdout_max_rows",
+        "int",
+        500,
+        "Cap of the time-ordered holdout, so the newest rows (a new concept) reach training "
+        "too; never more than half of the rows since a detected change.",
+        low=50,
+        high=10_000_000,
     ),
     Setting(
         "probation_labels",
@@ -524,6 +552,17 @@ class Settings:
             psi_threshold=self.drift_psi,
             min_window=self.drift_min_window,
             dataset_drift_share=self.drift_share,
+        )
+
+    def policy_config(self) -> Any:
+        from selfheal.policy import PolicyConfig
+
+        return PolicyConfig(
+            drift_consecutive=self.drift_consecutive,
+            f1_drop=self.f1_drop,
+            min_labels=self.min_labels,
+            cooldown_seconds=self.cooldown_seconds,
+            min_new_labels=self.retrain_min_new_labels,
         )
 
     def gate_config(self) -> Any:

@@ -475,9 +475,14 @@ def statistical_gate(
 
 
 def _bootstrap_gain_ci(
-    y: np.ndarray, pred_new: np.ndarray, pred_old: np.ndarray, cfg: GateConfig
+    y: np.ndarray,
+    pred_new: np.ndarray,
+    pred_old: np.ndarray,
+    cfg: GateConfig,
+    alpha: float | None = None,
 ) -> tuple[float, float]:
-    """Percentile interval of F1(new) - F1(old) under a paired row bootstrap."""
+    """Percentile interval of F1(new) - F1(old) under a paired row bootstrap, with
+    coverage 1 - alpha (default: ``1 - bootstrap_confidence``)."""
     n = len(y)
     cell = y.astype(np.int64) * 4 + pred_new.astype(np.int64) * 2 + pred_old.astype(np.int64)
     shares = np.bincount(cell, minlength=8) / n
@@ -495,7 +500,7 @@ def _bootstrap_gain_ci(
         return _f1_from_counts(tp, fp, fn)
 
     gains = f1_of(new1) - f1_of(old1)
-    alpha = 1.0 - cfg.bootstrap_confidence
+    alpha = 1.0 - cfg.bootstrap_confidence if alpha is None else alpha
     low, high = np.quantile(gains, [alpha / 2.0, 1.0 - alpha / 2.0])
     return float(low), float(high)
 
@@ -528,7 +533,10 @@ def stability_gate(
 
     With a champion the gate passes iff challenger Brier <= champion Brier +
     ``max_brier_increase`` and on no judged slice the challenger's F1 is lower than the
-    champion's by more than ``max_slice_f1_drop``.
+    champion's by more than ``max_slice_f1_drop`` with the upper end of its paired-bootstrap
+    interval below 0. The intervals are Bonferroni-corrected over the m judged slices
+    (coverage ``1 - (1 - bootstrap_confidence) / m`` each), so an equally good challenger
+    fails on noise with probability at most ``1 - bootstrap_confidence`` overall.
 
     Without a champion there is no reference model on the same rows, so: overall Brier must be
     <= the Brier of the constant base-rate predictor (leave-one-out holdout positive rate) plus
@@ -613,6 +621,17 @@ def stability_gate(
     slices: list[dict[str, Any]] = []
     groups = [(c, _numeric_slices(holdout[c])) for c in num_cols]
     groups += [(c, _categorical_slices(holdout[c])) for c in cat_cols]
+    # Bonferroni over the judged slices: each slice's interval gets coverage
+    # 1 - (1 - bootstrap_confidence) / m, so the chance that any of m equally good slices
+    # fails by noise stays below 1 - bootstrap_confidence (16 slices at 90% each would
+    # reject an equal challenger about half the time).
+    m_judged = sum(
+        1
+        for _, parts in groups
+        for _, mask in parts
+        if int(mask.sum()) >= cfg.min_slice_rows and int(y[mask].sum()) > 0
+    )
+    slice_alpha = (1.0 - cfg.bootstrap_confidence) / max(m_judged, 1)
     for column, parts in groups:
         for label, mask in parts:
             count = int(mask.sum())
@@ -644,7 +663,9 @@ def stability_gate(
                     # F1 on a slice of a hundred rows with a dozen positives moves by +-0.1
                     # by chance alone: fail only when the loss is also beyond noise, i.e.
                     # the paired-bootstrap interval of the slice's F1 change is below 0.
-                    low, high = _bootstrap_gain_ci(y_s, pred_new[mask], pred_old[mask], cfg)
+                    low, high = _bootstrap_gain_ci(
+                        y_s, pred_new[mask], pred_old[mask], cfg, alpha=slice_alpha
+                    )
                     entry["delta_ci"] = [low, high]
                     failed = high < 0
             else:
@@ -694,7 +715,8 @@ def stability_gate(
     if has_champion:
         rule = (
             f"loses more than {_fmt(cfg.max_slice_f1_drop)} F1 against the champion and its "
-            f"{_fmt(cfg.bootstrap_confidence * 100)}% paired-bootstrap interval is below 0"
+            f"{_fmt(cfg.bootstrap_confidence * 100)}% paired-bootstrap interval, "
+            "Bonferroni-corrected over the judged slices, is below 0"
         )
     else:
         rule = f"exceeds its own base-rate Brier by more than {_fmt(slice_brier_tol)}"

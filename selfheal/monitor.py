@@ -7,12 +7,12 @@ One cycle (`run_once(now=...)`, what tests call):
    time window when `SELFHEAL_MONITOR_WINDOW_MINUTES` is set);
 3. test them for drift against the version's stored reference sketch, estimate F1 without
    labels (CBPE) and measure it with the labels that have arrived;
-4. decide: dataset drift on `SELFHEAL_DRIFT_CONSECUTIVE` cycles in a row, labeled F1 below
-   the version's cross-validated F1 by more than `SELFHEAL_F1_DROP` (with enough labels, and
-   beyond the live F1's 90% upper bound), or estimated F1 below the estimate on the version's
-   own reference scores by more than the same drop, triggers a retrain (subject to
-   cooldown and single flight; never during a probation);
-5. record the cycle in `drift_reports` and `drift_feature_results`.
+4. observe: turn all of that into a plain `selfheal.policy.Observation`;
+5. decide: `selfheal.policy.decide` picks the trigger (labeled F1, drift, estimated F1) and
+   whether a retrain may start now (probation, single flight, the evidence-driven
+   cooldown; the rule is in that module and in docs/evaluation_gates.md);
+6. act: start the retrain and record the cycle in `drift_reports` and
+   `drift_feature_results`.
 
 A failing cycle is logged, recorded as status `error` and survived; `/health` shows it.
 """
@@ -33,17 +33,17 @@ from selfheal import store
 from selfheal.config import Settings
 from selfheal.db import iso, utcnow
 from selfheal.drift import SCORE_NAME, ReferenceSketch, detect
-from selfheal.healer import Healer, Write, rows_to_frame
+from selfheal.healer import Healer, Write, parse_time, rows_to_frame
 from selfheal.performance import (
     Calibrator,
     estimate_performance,
     labeled_metrics,
     proxy_metrics,
 )
+from selfheal.policy import LastRun, Observation, PolicyState, decide
 from selfheal.registry import Registry
 
 log = logging.getLogger("selfheal.monitor")
-TRIGGER_ORDER = ("labeled_f1", "drift", "estimated_f1")
 
 
 def f1_upper_bound(
@@ -55,8 +55,9 @@ def f1_upper_bound(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> float:
-    """Upper end of a bootstrap interval of F1: resampling rows is a multinomial draw over
-    the four confusion cells, so all replicates cost O(n_boot)."""
+    """Upper end of the two-sided `confidence` bootstrap interval of F1 (percentile
+    method): resampling rows is a multinomial draw over the four confusion cells, so all
+    replicates cost O(n_boot)."""
     pred = proba >= threshold
     cells = np.array(
         [
@@ -282,24 +283,18 @@ class Monitor:
         else:
             row.update(status="insufficient_data", dataset_drift=0)
 
-        triggers = self._triggers(
-            version, row, report, estimate, live, baseline_f1, rows, expected_f1
-        )
-        decision, run_id, trigger = "none", None, None
-        if triggers:
-            trigger = next(t for t in TRIGGER_ORDER if t in triggers)
-            if probation is not None and probation.get("status") == "active":
-                decision = "probation"
-            elif not s.auto_retrain:
-                decision = "disabled"
-            else:
-                decision, run_id = self.healer.request(
-                    trigger,
-                    {"triggers": triggers, "model_version": version},
-                    actor="monitor",
-                    now=now,
-                    background=self.background_retrain,
-                )
+        obs = self._observe(version, row, report, estimate, live, baseline_f1, rows, expected_f1)
+        choice = decide(obs, self._state(now, probation, rows), s.policy_config())
+        decision, run_id, trigger, triggers = choice.action, None, choice.trigger, choice.triggers
+        if decision == "retrain":
+            assert trigger is not None
+            decision, run_id = self.healer.request(
+                trigger,
+                {"triggers": triggers, "model_version": version, "why": choice.reason},
+                actor="monitor",
+                now=now,
+                background=self.background_retrain,
+            )
         if probation is not None and probation.get("status") == "rolled_back":
             decision = "rolled_back"
         row.update(
@@ -313,6 +308,7 @@ class Monitor:
                 "baseline_estimated_f1": baseline_f1,
                 "triggers": triggers,
                 "probation": probation,
+                "decision_reason": choice.reason,
             },
         )
         report_id = self.write(lambda c: store.insert_drift_report(c, row, features))
@@ -322,6 +318,7 @@ class Monitor:
             triggers=triggers,
             probation=probation,
             drifted_features=[f["feature"] for f in features if f.get("drifted")],
+            decision_reason=choice.reason,
         )
         if report is not None and self.reports_dir is not None:
             try:  # the HTML report is a view: its failure must never fail the cycle
@@ -384,7 +381,7 @@ class Monitor:
         )
         return write_report(html, self.reports_dir, iso(now))
 
-    def _triggers(
+    def _observe(
         self,
         version: str,
         row: dict[str, Any],
@@ -394,42 +391,70 @@ class Monitor:
         baseline_f1: float,
         rows: list[sqlite3.Row],
         expected_f1: float | None,
-    ) -> dict[str, Any]:
-        s = self.settings
-        triggers: dict[str, Any] = {}
+    ) -> Observation:
+        """The window as plain values (`selfheal.policy.Observation`)."""
+        drift_cycles = 0
         if report is not None and report.dataset_drift:
-            previous = store.consecutive_drift(self.read_conn(), version)
-            run = previous + 1
-            if run >= s.drift_consecutive:
-                triggers["drift"] = {
-                    "consecutive_cycles": run,
-                    "drift_share": report.drift_share,
-                    "drifted": [f.name for f in report.features if f.drifted],
-                    "score_drifted": bool(report.score and report.score.drifted),
-                }
-        if live is not None and live.n >= s.min_labels and expected_f1 is not None:
-            if live.f1 < expected_f1 - s.f1_drop:
-                labeled = [r for r in rows if r["label"] is not None]
-                y = np.array([r["label"] for r in labeled], dtype=np.int64)
-                p = np.array([r["probability"] for r in labeled], dtype=np.float64)
-                upper = f1_upper_bound(
-                    y, p, float(labeled[0]["threshold"]), confidence=0.90, seed=s.seed
-                )
-                # Beyond noise: even the optimistic end of the live interval is below.
-                if upper < expected_f1:
-                    triggers["labeled_f1"] = {
-                        "live_f1": live.f1,
-                        "expected_f1": expected_f1,
-                        "holdout_f1": row.get("holdout_f1"),
-                        "live_f1_upper_90": upper,
-                        "n_labels": live.n,
-                        "drop": expected_f1 - live.f1,
-                    }
-        if estimate is not None and estimate.f1 < baseline_f1 - s.f1_drop:
-            triggers["estimated_f1"] = {
-                "estimated_f1": estimate.f1,
-                "reference_estimated_f1": baseline_f1,
-                "band": [estimate.f1_low, estimate.f1_high],
-                "drop": baseline_f1 - estimate.f1,
-            }
-        return triggers
+            drift_cycles = store.consecutive_drift(self.read_conn(), version) + 1
+        upper = None
+        if live is not None and live.f1 is not None:
+            labeled = [r for r in rows if r["label"] is not None]
+            y = np.array([r["label"] for r in labeled], dtype=np.int64)
+            p = np.array([r["probability"] for r in labeled], dtype=np.float64)
+            upper = f1_upper_bound(
+                y, p, float(labeled[0]["threshold"]), confidence=0.90, seed=self.settings.seed
+            )
+        return Observation(
+            version=version,
+            n_window=int(row.get("n_window") or 0),
+            dataset_drift=bool(report is not None and report.dataset_drift),
+            drift_cycles=drift_cycles,
+            drift_share=None if report is None else report.drift_share,
+            drifted=tuple(f.name for f in report.features if f.drifted) if report else (),
+            score_drifted=bool(report is not None and report.score and report.score.drifted),
+            estimated_f1=None if estimate is None else estimate.f1,
+            estimated_f1_band=None if estimate is None else (estimate.f1_low, estimate.f1_high),
+            reference_estimated_f1=baseline_f1,
+            n_labels=0 if live is None else live.n,
+            live_f1=None if live is None else live.f1,
+            live_f1_upper=upper,
+            expected_f1=expected_f1,
+            holdout_f1=row.get("holdout_f1"),
+        )
+
+    def _state(
+        self, now: datetime, probation: dict[str, Any] | None, rows: list[sqlite3.Row]
+    ) -> PolicyState:
+        """What the policy needs to know besides the window: probation, single flight and
+        the retrain history behind the cooldown. New labels are counted in this window only
+        (labeled rows logged after the previous run's data cutoff): labels of rows another
+        version served, before a rollback say, are no evidence about the serving one."""
+        history = store.policy_history(self.read_conn())
+        last = history["last_run"]
+        cutoff = 0 if last is None else int(last["data_cutoff_seq"] or 0)
+        new_labels = sum(1 for r in rows if r["label"] is not None and int(r["seq"]) > cutoff)
+        return PolicyState(
+            now=now,
+            # A rollback this cycle counts too: the window still holds the rows that led to
+            # the rolled-back retrain, which are no evidence for another one.
+            probation_active=probation is not None
+            and probation.get("status") in ("active", "rolled_back"),
+            auto_retrain=self.settings.auto_retrain,
+            retrain_running=self.healer.running,
+            last_run=None
+            if last is None
+            else LastRun(
+                id=int(last["id"]),
+                status=str(last["status"]),
+                started_at=parse_time(last["started_at"]),
+                trained=last["stage"] != "data",
+                labels_since=new_labels,
+            ),
+            unpromoted_streak=int(history["unpromoted_streak"]),
+            last_trained_at=_time(history["last_trained_at"]),
+            last_rollback_at=_time(history["last_rollback_at"]),
+        )
+
+
+def _time(text: str | None) -> datetime | None:
+    return None if text is None else parse_time(text)

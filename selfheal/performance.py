@@ -125,8 +125,11 @@ class LabeledMetrics:
         Number of rows.
     n_positive : int
         Number of rows with ``y_true == 1``.
-    f1, precision, recall, accuracy : float
-        Threshold metrics of ``proba >= threshold``; never NaN (see :func:`labeled_metrics`).
+    f1, precision, recall : float or None
+        Threshold metrics of ``proba >= threshold``; ``None`` when ``y_true`` holds a single
+        class (see :func:`labeled_metrics`), never NaN.
+    accuracy : float
+        Share of rows called correctly.
     auc : float or None
         ROC AUC; ``None`` when ``y_true`` holds a single class (AUC is undefined).
     brier : float
@@ -135,9 +138,9 @@ class LabeledMetrics:
 
     n: int
     n_positive: int
-    f1: float
-    precision: float
-    recall: float
+    f1: float | None
+    precision: float | None
+    recall: float | None
     accuracy: float
     auc: float | None
     brier: float
@@ -207,10 +210,11 @@ def labeled_metrics(y_true: ArrayLike, proba: ArrayLike, threshold: float = 0.5)
         \text{accuracy} = \frac{TP + TN}{n}, \quad
         \text{Brier} = \frac{1}{n}\sum_i (p_i - y_i)^2 .
 
-    Edge cases never produce NaN: a ratio whose denominator is zero is 0.0 (scikit-learn's
-    ``zero_division=0``), so precision with no predicted positives is 0.0, recall with no
-    actual positives is 0.0 and F1 with no positives at all (neither predicted nor actual) is
-    0.0. AUC is undefined with a single class in ``y_true`` and is then ``None``.
+    Edge cases never produce NaN. With a single class in ``y_true`` (only repaid loans
+    confirmed so far, say) F1, precision, recall and AUC are ``None``: with no actual
+    positives F1 is 0 whatever the model does, and reporting that 0 as a collapse would fire
+    a retrain on no evidence. With both classes, a ratio whose denominator is zero is 0.0
+    (scikit-learn's ``zero_division=0``): precision with no predicted positives is 0.0.
 
     AUC uses the Mann-Whitney form: with :math:`R_i` the average rank of :math:`p_i` among all
     scores (ties share the mean of their ranks), :math:`n_1` positives and :math:`n_0`
@@ -242,12 +246,13 @@ def labeled_metrics(y_true: ArrayLike, proba: ArrayLike, threshold: float = 0.5)
     fp = int(np.count_nonzero(yhat & ~pos))
     fn = int(np.count_nonzero(~yhat & pos))
     tn = int(p.size - tp - fp - fn)
+    both = 0 < tp + fn < p.size
     return LabeledMetrics(
         n=int(p.size),
         n_positive=int(tp + fn),
-        f1=_ratio(2 * tp, 2 * tp + fp + fn),
-        precision=_ratio(tp, tp + fp),
-        recall=_ratio(tp, tp + fn),
+        f1=_ratio(2 * tp, 2 * tp + fp + fn) if both else None,
+        precision=_ratio(tp, tp + fp) if both else None,
+        recall=_ratio(tp, tp + fn) if both else None,
         accuracy=(tp + tn) / p.size,
         auc=_rank_auc(y, p),
         brier=float(np.mean((p - y) ** 2)),
@@ -748,7 +753,9 @@ def estimation_gap(estimate: PerformanceEstimate, realized: LabeledMetrics) -> d
         ``accuracy_outside``), ``flagged`` (equal to ``f1_outside``), the values compared
         (``estimated_f1``, ``realized_f1``, ``f1_low``, ``f1_high``, ``estimated_accuracy``,
         ``realized_accuracy``, ``accuracy_low``, ``accuracy_high``), ``confidence`` and the row
-        counts ``n_estimate``, ``n_realized``. All plain Python values.
+        counts ``n_estimate``, ``n_realized``. All plain Python values. When the realized F1 is
+        undefined (one class labeled), ``f1_gap`` and ``realized_f1`` are ``None`` and
+        ``f1_outside``/``flagged`` are False.
 
     Raises
     ------
@@ -777,9 +784,10 @@ def estimation_gap(estimate: PerformanceEstimate, realized: LabeledMetrics) -> d
         raise ValueError(f"estimate must be a PerformanceEstimate, got {type(estimate).__name__}")
     if not isinstance(realized, LabeledMetrics):
         raise ValueError(f"realized must be a LabeledMetrics, got {type(realized).__name__}")
-    f1_outside = not (estimate.f1_low <= realized.f1 <= estimate.f1_high)
+    r_f1 = realized.f1
+    f1_outside = r_f1 is not None and not (estimate.f1_low <= r_f1 <= estimate.f1_high)
     acc_outside = not (estimate.accuracy_low <= realized.accuracy <= estimate.accuracy_high)
-    f1_gap = float(realized.f1 - estimate.f1)
+    f1_gap = None if r_f1 is None else float(r_f1 - estimate.f1)
     acc_gap = float(realized.accuracy - estimate.accuracy)
     return {
         "f1_gap": f1_gap,
@@ -788,7 +796,7 @@ def estimation_gap(estimate: PerformanceEstimate, realized: LabeledMetrics) -> d
         "accuracy_outside": bool(acc_outside),
         "flagged": bool(f1_outside),
         "estimated_f1": float(estimate.f1),
-        "realized_f1": float(realized.f1),
+        "realized_f1": None if r_f1 is None else float(r_f1),
         "f1_low": float(estimate.f1_low),
         "f1_high": float(estimate.f1_high),
         "estimated_accuracy": float(estimate.accuracy),

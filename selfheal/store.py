@@ -151,12 +151,79 @@ def finish_run(
     reason: str | None = None,
     error: str | None = None,
     now: str | None = None,
+    stage: str | None = None,
+    data_cutoff_seq: int | None = None,
+    candidates: Any = None,
 ) -> None:
+    """Close a run. `stage`, `data_cutoff_seq` and `candidates` keep their stored value
+    when None (see `set_run_progress`)."""
     conn.execute(
         "UPDATE retrain_runs SET status = ?, candidate_version = ?, reason = ?, error = ?,"
-        " finished_at = ? WHERE id = ?",
-        (status, candidate_version, reason, error, now or iso(), run_id),
+        " finished_at = ?, stage = COALESCE(?, stage),"
+        " data_cutoff_seq = COALESCE(?, data_cutoff_seq),"
+        " candidates = COALESCE(?, candidates) WHERE id = ?",
+        (
+            status,
+            candidate_version,
+            reason,
+            error,
+            now or iso(),
+            stage,
+            data_cutoff_seq,
+            None if candidates is None else dumps(candidates),
+            run_id,
+        ),
     )
+
+
+def set_run_progress(
+    conn: sqlite3.Connection,
+    run_id: int,
+    *,
+    stage: str,
+    data_cutoff_seq: int | None = None,
+    candidates: Any = None,
+) -> None:
+    """Record how far a running retrain got ('data', 'training', 'judging', 'done')."""
+    conn.execute(
+        "UPDATE retrain_runs SET stage = ?, data_cutoff_seq = COALESCE(?, data_cutoff_seq),"
+        " candidates = COALESCE(?, candidates) WHERE id = ?",
+        (stage, data_cutoff_seq, None if candidates is None else dumps(candidates), run_id),
+    )
+
+
+def policy_history(conn: sqlite3.Connection) -> dict[str, Any]:
+    """What the cooldown rule reads (docs/evaluation_gates.md): the newest finished run
+    (with its data cutoff), the start of the newest run that trained a challenger, and the
+    newest automatic rollback. Three indexed look-ups: nothing grows with history."""
+    last = conn.execute(
+        "SELECT id, status, started_at, stage, data_cutoff_seq FROM retrain_runs"
+        " WHERE status NOT IN ('skipped', 'running') ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    out: dict[str, Any] = {"last_run": dict(last) if last is not None else None}
+    # Consecutive newest runs that trained a challenger and did not promote it (stops
+    # before training neither count nor break the streak): the evidence rule backs off.
+    streak = 0
+    for row in conn.execute(
+        "SELECT status, stage FROM retrain_runs WHERE status NOT IN ('skipped', 'running')"
+        " ORDER BY id DESC LIMIT 32"
+    ):
+        if row["stage"] == "data":
+            continue
+        if row["status"] == "promoted":
+            break
+        streak += 1
+    out["unpromoted_streak"] = streak
+    trained = conn.execute(
+        "SELECT MAX(started_at) FROM retrain_runs WHERE status NOT IN ('skipped', 'running')"
+        " AND COALESCE(stage, 'done') != 'data'"
+    ).fetchone()
+    out["last_trained_at"] = trained[0] if trained else None
+    rolled = conn.execute(
+        "SELECT MAX(created_at) FROM model_events WHERE event = 'rolled_back' AND actor = 'monitor'"
+    ).fetchone()
+    out["last_rollback_at"] = rolled[0] if rolled else None
+    return out
 
 
 def recent_runs(conn: sqlite3.Connection, limit: int = 20) -> list[dict[str, Any]]:
@@ -372,20 +439,11 @@ def gate_results(conn: sqlite3.Connection, run_id: int) -> list[dict[str, Any]]:
     return out
 
 
-def last_cooldown_start(conn: sqlite3.Connection) -> str | None:
-    """When the newest retrain started or the newest automatic rollback happened."""
-    row = conn.execute(
-        "SELECT MAX(t) FROM (SELECT MAX(started_at) AS t FROM retrain_runs"
-        " WHERE status != 'skipped' UNION ALL SELECT MAX(created_at) FROM model_events"
-        " WHERE event = 'rolled_back' AND actor = 'monitor')"
-    ).fetchone()
-    return row[0] if row and row[0] else None
-
-
 def labeled_rows(
     conn: sqlite3.Connection, *, limit: int, until: str | None = None
 ) -> list[sqlite3.Row]:
-    """Newest labeled served rows (production and external), newest first."""
+    """Newest labeled served rows (production and external), newest first, each with its
+    `seq` (the data cutoff of a retrain is the largest one it read)."""
     sql = (
         "SELECT p.seq, p.created_at, p.features, p.probability, p.model_version, l.label"
         " FROM predictions p JOIN labels l ON l.prediction_id = p.id"

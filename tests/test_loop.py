@@ -187,24 +187,26 @@ def test_promoted_model_that_does_worse_live_is_rolled_back(loop: Service) -> No
     rollback = next(e for e in event if e["event"] == "rolled_back")
     assert rollback["actor"] == "monitor" and "probation" in rollback["reason"]
     assert loop.registry.shadow() is None
-    # ...and a cooldown follows: the next trigger does not retrain.
+    # The restored model's window still holds the rows of the retrain just undone, and the
+    # labels the rolled-back model collected are no evidence about it: the cooldown holds.
+    stale = loop.monitor.run_once(now=clock.tick())
+    assert stale["trigger"] == "labeled_f1" and stale["decision"] == "cooldown"
+    assert "200 more labels" in stale["decision_reason"]
+    # A labeled collapse on new evidence (the concept came back) retrains at once, inside
+    # the cooldown: a recurring concept heals.
     send(loop, datasets.generate(1000, seed=34, drift="concept"))
     again = loop.monitor.run_once(now=clock.tick())
-    assert again["trigger"] is not None and again["decision"] == "cooldown"
+    assert again["trigger"] == "labeled_f1" and again["decision"] == "retrain"
+    assert "labeled F1 collapsed" in again["decision_reason"]
 
 
-def test_cooldown_and_single_flight_under_repeated_triggers(loop: Service) -> None:
+def test_single_flight_under_repeated_requests(loop: Service) -> None:
     clock = Clock()
     healer = loop.healer
     now = clock.tick()
     decision, run_id = healer.request("manual", {"why": "test"}, actor="cli", now=now)
     assert decision == "retrain" and run_id
-    for minutes in (1, 10, 59):
-        assert (
-            healer.request("manual", {}, actor="cli", now=now + timedelta(minutes=minutes))[0]
-            == "cooldown"
-        )
-    later = now + timedelta(minutes=61)
+    later = now + timedelta(minutes=1)
     with healer._flight() as held:  # another retrain is in flight
         assert held
         assert healer.request("manual", {}, actor="cli", now=later) == ("retrain_running", None)
@@ -346,3 +348,74 @@ def test_probation_without_labels_expires_instead_of_blocking_healing(loop: Serv
     assert state is not None and state["status"] == "ended" and "expired" in state["reason"]
     assert loop.registry.shadow() is None
     assert store.active_probation(loop.read_conn()) is None
+
+
+def cycle_decisions(svc: Service) -> list[tuple[str, str | None]]:
+    rows = svc.read_conn().execute("SELECT decision, trigger FROM drift_reports ORDER BY id")
+    return [(r[0], r[1]) for r in rows]
+
+
+def test_one_class_labels_fire_no_trigger_and_store_null_f1(loop: Service) -> None:
+    """300 labels, all 0 (only repaid loans confirmed yet): no F1, no retrain."""
+    clock = Clock()
+    frame = datasets.generate(300, seed=41)
+    frame["default"] = 0
+    send(loop, frame)
+    summary = loop.monitor.run_once(now=clock.tick())
+    assert summary["n_labeled"] == 300 and summary["live_f1"] is None
+    assert summary["decision"] == "none" and "labeled_f1" not in summary["triggers"]
+    stored = loop.read_conn().execute("SELECT live_f1, live_auc FROM drift_reports").fetchone()
+    assert tuple(stored) == (None, None)
+    assert runs(loop) == []
+
+
+def test_rejected_retrain_then_new_evidence_retrains_inside_the_cooldown(loop: Service) -> None:
+    """A retrain after a concept change is rejected (here: a gain no challenger can show);
+    the wall-clock cooldown then holds only until enough new labeled rows have arrived."""
+    strict = loop.settings.replace(gate_min_f1_gain=0.9)
+    loop.settings = loop.monitor.settings = loop.healer.settings = strict
+    clock = Clock()
+    send(loop, datasets.generate(1000, seed=51, drift="concept"))
+    first = loop.monitor.run_once(now=clock.tick())
+    assert first["trigger"] == "labeled_f1" and first["decision"] == "retrain"
+    assert runs(loop)[0]["status"] == "rejected"
+    send(loop, datasets.generate(150, seed=52, drift="concept"))
+    held = loop.monitor.run_once(now=clock.tick())
+    assert held["decision"] == "cooldown" and "50 more labels" in held["decision_reason"]
+    send(loop, datasets.generate(100, seed=53, drift="concept"))
+    early = loop.monitor.run_once(now=clock.tick())  # minutes, not an hour, later
+    assert early["decision"] == "retrain", early["decision_reason"]
+    assert "250 new labels since run 1 (rejected)" in early["decision_reason"]
+    assert len(runs(loop)) == 2 and runs(loop)[0]["status"] == "rejected"
+    # Two rejections in a row: the next run needs twice the evidence.
+    send(loop, datasets.generate(250, seed=54, drift="concept"))
+    backoff = loop.monitor.run_once(now=clock.tick())
+    assert backoff["decision"] == "cooldown"
+    assert "150 more labels (2 runs in a row rejected)" in backoff["decision_reason"]
+    recipe = json.loads(
+        loop.read_conn().execute("SELECT candidates FROM retrain_runs ORDER BY id").fetchone()[0]
+    )
+    assert recipe["holdout"]["rows"] <= 500 and recipe["chosen"] in {
+        c["window"] for c in recipe["candidates"]
+    }
+    assert all(c["auc"] is not None for c in recipe["candidates"])
+
+
+def test_a_retrain_that_stops_before_training_starts_no_cooldown(loop: Service) -> None:
+    """The data-quality gate refuses the training set (here: a minimum no history meets), so
+    nothing was trained: the next run waits for new labels, not for the wall clock."""
+    strict = loop.settings.replace(gate_min_rows=50_000)
+    loop.settings = loop.monitor.settings = loop.healer.settings = strict
+    clock = Clock()
+    send(loop, datasets.generate(600, seed=61, drift="concept"))
+    first = loop.monitor.run_once(now=clock.tick())
+    assert first["trigger"] == "labeled_f1" and first["decision"] == "retrain"
+    run = loop.read_conn().execute("SELECT status, stage FROM retrain_runs").fetchone()
+    assert tuple(run) == ("rejected", "data")
+    assert loop.monitor.run_once(now=clock.tick())["decision"] == "awaiting_labels"
+    relaxed = loop.settings.replace(gate_min_rows=500)
+    loop.settings = loop.monitor.settings = loop.healer.settings = relaxed
+    send(loop, datasets.generate(200, seed=62, drift="concept"))
+    again = loop.monitor.run_once(now=clock.tick())  # one minute later: no cooldown
+    assert again["decision"] == "retrain" and len(runs(loop)) == 2
+    assert runs(loop)[0]["status"] in {"promoted", "rejected"}

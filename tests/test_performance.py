@@ -110,8 +110,9 @@ def test_single_class_gives_auc_none_and_no_nan() -> None:
     m = labeled_metrics([0, 0, 0, 0], [0.1, 0.7, 0.2, 0.9])
     assert m.auc is None
     assert m.n_positive == 0
-    # No actual positives: recall and F1 are 0.0 by convention, precision is 0/2 = 0.
-    assert (m.f1, m.precision, m.recall, m.accuracy) == (0.0, 0.0, 0.0, 0.5)
+    # One class: F1, precision and recall are undefined (None), never a 0.0 that reads as a
+    # collapse; accuracy is still defined.
+    assert (m.f1, m.precision, m.recall, m.accuracy) == (None, None, None, 0.5)
     d = m.to_dict()
     assert d["auc"] is None
     assert all(v is None or math.isfinite(v) for v in d.values())
@@ -119,7 +120,7 @@ def test_single_class_gives_auc_none_and_no_nan() -> None:
 
     m1 = labeled_metrics([1, 1, 1], [0.9, 0.8, 0.6])
     assert m1.auc is None
-    assert (m1.f1, m1.precision, m1.recall, m1.accuracy) == (1.0, 1.0, 1.0, 1.0)
+    assert (m1.f1, m1.precision, m1.recall, m1.accuracy) == (None, None, None, 1.0)
 
 
 def test_all_predicted_negative() -> None:
@@ -134,10 +135,15 @@ def test_all_predicted_negative() -> None:
     assert m.auc == pytest.approx(roc_auc_score(y, proba))
 
 
-def test_no_positives_at_all_gives_f1_zero() -> None:
+def test_no_positives_at_all_gives_f1_none() -> None:
     m = labeled_metrics([0, 0, 0], [0.1, 0.2, 0.3])
-    assert (m.f1, m.precision, m.recall) == (0.0, 0.0, 0.0)
+    assert (m.f1, m.precision, m.recall) == (None, None, None)
     assert m.accuracy == 1.0
+
+
+def test_no_predicted_positives_with_both_classes_gives_zero_not_none() -> None:
+    m = labeled_metrics([0, 1, 0], [0.1, 0.2, 0.3])
+    assert (m.f1, m.precision, m.recall) == (0.0, 0.0, 0.0)
 
 
 def test_all_tied_scores_give_auc_half() -> None:
@@ -195,8 +201,8 @@ def test_labeled_metrics_never_nan(rows: list[tuple[int, float]], threshold: flo
     p = [r[1] for r in rows]
     d = labeled_metrics(y, p, threshold=threshold).to_dict()
     for key, value in d.items():
-        if key == "auc" and value is None:
-            assert min(y) == max(y)
+        if key in ("auc", "f1", "precision", "recall") and value is None:
+            assert min(y) == max(y)  # undefined only with a single class
             continue
         assert math.isfinite(value)
         if key not in ("n", "n_positive"):
