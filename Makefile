@@ -19,7 +19,7 @@ DAYS ?= 30
 	test-coverage lint format quality pre-commit init bootstrap train retrain promote rollback \
 	models status monitor report demo bench generate-predictions inject-drift send-labels \
 	stats health verify backup prune clear-predictions clean clean-data clean-models \
-	clean-all quick-start quick-test api-docs
+	clean-all quick-start quick-test api-docs replay
 
 help: ## list every target with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -137,6 +137,11 @@ report: $(RUNTIME_STAMP) ## write the drift report of the current window (var/re
 
 demo: $(RUNTIME_STAMP) ## a narrated 2-minute tour: drift, retrain, rejection, rollback [KEEP=1]
 	$(SELFHEAL) demo $(if $(KEEP),--keep)
+
+replay: $(RUNTIME_STAMP) ## replay a labeled CSV through the loop: DATA=f.csv TARGET=col [POSITIVE=v TRAIN_ROWS=n REPORT=out.html]
+	@test -n "$(DATA)" -a -n "$(TARGET)" || { echo "make replay: set DATA and TARGET, e.g. make replay DATA=stream.csv TARGET=default" >&2; exit 2; }
+	$(SELFHEAL) replay --data "$(DATA)" --target "$(TARGET)" $(if $(POSITIVE),--positive "$(POSITIVE)") \
+	  $(if $(TRAIN_ROWS),--train-rows $(TRAIN_ROWS)) $(if $(REPORT),--report "$(REPORT)")
 
 bench: $(DEV_STAMP) ## HTTP and drift benchmarks (ratios against baselines, same run)
 	$(PY) bench/http_bench.py

@@ -10,6 +10,7 @@ import argparse
 import json
 import sqlite3
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -90,6 +91,63 @@ def build_parser() -> argparse.ArgumentParser:
         "report",
         help="write the drift report of the current window (var/reports/drift/latest.html)",
     )
+
+    rp = sub.add_parser(
+        "replay",
+        help="replay a time-ordered labeled CSV through the real serving, monitor and "
+        "healer code, with an injected clock (see selfheal replay --help)",
+        description="Train and promote v0001 on the first rows of a time-ordered labeled CSV, "
+        "then serve the rest in batches through the service (validation, writer, SQLite, "
+        "monitor, healer, gates, probation), posting each batch's labels after it was "
+        "served. Time is injected: no sleeping. Other settings (SELFHEAL_MONITOR_INTERVAL, "
+        "SELFHEAL_COOLDOWN_SECONDS, gates...) come from the environment as usual.",
+    )
+    rp.add_argument("--data", metavar="CSV", required=True, help="the stream, oldest row first")
+    rp.add_argument("--target", metavar="COL", required=True, help="the label column")
+    rp.add_argument(
+        "--positive", metavar="VALUE", help="the target value that means the positive class"
+    )
+    rp.add_argument(
+        "--train-rows",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="v0001 is trained and promoted on the first N rows (default 1000)",
+    )
+    rp.add_argument(
+        "--batch", type=int, default=100, metavar="N", help="rows per request (default 100)"
+    )
+    rp.add_argument(
+        "--label-delay",
+        type=int,
+        default=0,
+        metavar="BATCHES",
+        help="a batch's labels arrive after this many further batches (default 0)",
+    )
+    rp.add_argument(
+        "--seconds-per-row",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="injected time per row; a monitor cycle runs every SELFHEAL_MONITOR_INTERVAL "
+        "seconds of it (default 1)",
+    )
+    rp.add_argument(
+        "--segment",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="rows per table segment (default 1000)",
+    )
+    rp.add_argument("--classifier", choices=("hgb", "logreg"), help="default: SELFHEAL_CLASSIFIER")
+    rp.add_argument(
+        "--home",
+        metavar="DIR",
+        help="keep the state in DIR (new or empty) for inspection; default: a temporary "
+        "home, removed afterwards",
+    )
+    rp.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    rp.add_argument("--report", metavar="HTML", help="also write a self-contained HTML report")
 
     pn = sub.add_parser("prune", help="delete predictions, labels and cycles older than DAYS")
     pn.add_argument("--days", type=float, required=True, help="keep this many days")
@@ -268,9 +326,7 @@ def cmd_retrain(args: argparse.Namespace, settings: Settings) -> int:
     home = _home(settings)
     try:
         healer, _ = home.loop()
-        decision, _run = healer.request(
-            "manual", {"reason": args.reason}, actor="cli", ignore_cooldown=True
-        )
+        decision, _run = healer.request("manual", {"reason": args.reason}, actor="cli")
         if decision != "retrain":
             print("a retrain is already running (in the server or another CLI); try later")
             return EXIT_FAILED
@@ -337,6 +393,167 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         home.close()
     return EXIT_OK
+
+
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+    import shutil
+    import tempfile
+
+    from selfheal import datasets
+    from selfheal.replay import replay
+
+    frame = datasets.read_csv(args.data)
+    # The checks of `selfheal train --data`, so that errors name the file.
+    datasets.load_frame(frame, target=args.target, positive=args.positive, source=args.data)
+    if args.train_rows >= len(frame):
+        raise DataError(
+            f"--train-rows {args.train_rows} leaves nothing to replay: {args.data} has "
+            f"{len(frame)} data rows; pass a smaller --train-rows",
+            code="invalid_arguments",
+        )
+    report = Path(args.report) if args.report else None
+    if report is not None and not report.parent.is_dir():
+        raise DataError(
+            f"--report {report}: folder {report.parent} does not exist; create it first",
+            code="invalid_arguments",
+        )
+    temporary = None if args.home else tempfile.mkdtemp(prefix="selfheal-replay-")
+    home = Path(args.home or str(temporary))
+    # The loop's own log lines would tear the progress bar; its decisions are all events.
+    quiet = logging.getLogger("selfheal")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    started = time.monotonic()
+    drawn = {"open": False}  # a bar line waiting for its newline
+
+    def bar(done: int, total: int) -> None:
+        width = 30
+        full = width * done // max(total, 1)
+        sys.stderr.write(
+            f"\rreplay [{'#' * full}{'.' * (width - full)}] {done:,}/{total:,} rows, "
+            f"{time.monotonic() - started:.0f} s"
+        )
+        drawn["open"] = done < total
+        sys.stderr.write("" if drawn["open"] else "\n")
+        sys.stderr.flush()
+
+    try:
+        result = replay(
+            frame,
+            args.target,
+            settings=settings.replace(home=str(home)),
+            positive=args.positive,
+            train_rows=args.train_rows,
+            batch=args.batch,
+            label_delay=args.label_delay,
+            seconds_per_row=args.seconds_per_row,
+            segment=args.segment,
+            classifier=args.classifier,
+            progress=bar if sys.stderr.isatty() else None,
+        )
+    finally:
+        quiet.setLevel(level)
+        if drawn["open"]:  # interrupted or failed mid-stream: end the bar's line
+            sys.stderr.write("\n")
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
+    data = {"source": args.data, "home_kept": temporary is None, **result.to_dict()}
+    if report is not None:
+        from selfheal.report import render_replay
+
+        report.write_text(render_replay(data), encoding="utf-8")
+    if args.json:
+        print(json.dumps(data))
+        return EXIT_OK
+    _print_replay(result, args.data)
+    if report is not None:
+        print(f"report: {report}")
+    if temporary is not None:
+        print("home: a temporary folder, removed (pass --home DIR to keep the state)")
+    else:
+        print(f"home: {home} (inspect it with SELFHEAL_HOME={home} selfheal models)")
+    return EXIT_OK
+
+
+def _print_replay(result: Any, source: str) -> None:
+    p = result.params
+    print(
+        f"replay of {source}: {p['first_version']} trained on rows 0-{result.train_rows - 1}; "
+        f"rows {result.train_rows}-{result.train_rows + result.n_stream - 1} served in "
+        f"batches of {p['batch']}, labels {p['label_delay']} batch(es) later, "
+        f"{p['seconds_per_row']:g} s per row, a monitor cycle every "
+        f"{p['monitor_interval']:g} s"
+    )
+    print(
+        f"\n{'ROWS':<13} {'N':>6} {'REFUSED':>7} {'SERVED AUC':>10} {'SERVED F1':>9} "
+        f"{'FROZEN AUC':>10} {'FROZEN F1':>9}  VERSIONS"
+    )
+    for s in result.segments:
+        rows = f"{s['start_row']}-{s['end_row'] - 1}"
+        print(
+            f"{rows:<13} {s['n']:>6} {s['refused']:>7} {_fmt(s['served_auc']):>10} "
+            f"{_fmt(s['served_f1']):>9} {_fmt(s['frozen_auc']):>10} "
+            f"{_fmt(s['frozen_f1']):>9}  {', '.join(s['versions'])}"
+        )
+    print(f"\n{'ROW':<11} {'EVENT':<13} {'VERSION':<8} DETAIL")
+    for row, kind, version, detail in _event_lines(result.events):
+        print(f"{row:<11} {kind:<13} {version or '-':<8} {detail}")
+    if result.recoveries:
+        print(
+            f"\n{'BEGAN':<7} {'TRIGGER':<13} {'RECOVERED':>9} {'ROWS':>6} {'RETRAINS':>8} "
+            f"{'PROMOTED':>8}  SERVED AUC BEFORE -> AFTER"
+        )
+    for r in result.recoveries:
+        print(
+            f"{r['began_row']:<7} {r['trigger']:<13} {r['recovered_row'] or 'never':>9} "
+            f"{r['rows'] if r['rows'] is not None else '-':>6} {r['retrains']:>8} "
+            f"{r['promotions']:>8}  {_fmt(r['served_auc_before'])} -> "
+            f"{_fmt(r['served_auc_after'])}"
+        )
+    s = result.summary()
+    print(
+        f"\n{s['rows']} rows ({s['streamed']} streamed): {s['refused']} refused, "
+        f"{s['cycles']} monitor cycles, {s['retrains']} retrains, {s['promotions']} "
+        f"promotions, {s['rejections']} rejections, {s['rollbacks']} rollbacks; "
+        f"{s['final_version']} serves at the end; {s['seconds']:.1f} s wall"
+    )
+
+
+def _event_lines(events: list[dict[str, Any]]) -> list[tuple[str, str, str | None, str]]:
+    """Events as table lines: a run's gate verdicts on one line, and repeated identical
+    triggers (one per cycle during a cooldown, say) folded into one line with a row range."""
+    lines: list[tuple[str, str, str | None, str]] = []
+    prev: dict[str, Any] | None = None
+    folded = 1
+    for e in events:
+        if e["kind"] == "gate":
+            verdict = f"{e['gate']} {'pass' if e['passed'] else 'FAIL'}"
+            if prev is not None and prev["kind"] == "gate" and prev["run_id"] == e["run_id"]:
+                row, kind, version, detail = lines[-1]
+                lines[-1] = (row, kind, version, f"{detail}, {verdict}")
+            else:
+                lines.append((str(e["row"]), "gates", e["version"], verdict))
+        elif (
+            prev is not None
+            and e["kind"] == prev["kind"] == "trigger"
+            and e["run_id"] is None
+            and prev["run_id"] is None
+            and (e["detail"], e["version"]) == (prev["detail"], prev["version"])
+        ):
+            folded += 1
+            first = lines[-1][0].split("-")[0]
+            lines[-1] = (
+                f"{first}-{e['row']}",
+                "trigger",
+                e["version"],
+                f"{e['detail']} ({folded} cycles)",
+            )
+        else:
+            lines.append((str(e["row"]), e["kind"], e["version"], e["detail"] or ""))
+            folded = 1
+        prev = e
+    return lines
 
 
 def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
@@ -436,6 +653,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "monitor": cmd_monitor,
     "shadow": cmd_shadow,
     "report": cmd_report,
+    "replay": cmd_replay,
     "prune": cmd_prune,
     "backup": cmd_backup,
     "status": cmd_status,

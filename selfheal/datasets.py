@@ -240,10 +240,26 @@ def load_csv(
     schema: FeatureSchema | None = None,
 ) -> LoadedData:
     """Read a user's CSV: features (numeric and categorical) plus a binary target."""
-    frame = read_csv(path)
+    return load_frame(
+        read_csv(path), target=target, positive=positive, schema=schema, source=str(path)
+    )
+
+
+def load_frame(
+    frame: pd.DataFrame,
+    *,
+    target: str,
+    positive: str | None = None,
+    schema: FeatureSchema | None = None,
+    source: str = "the data",
+) -> LoadedData:
+    """`load_csv`'s checks and types for a table already in memory (e.g. `read_csv`'s).
+
+    `source` names the data in error messages (the CSV path for `load_csv`).
+    """
     if target not in frame.columns:
         raise DataError(
-            f"target column {target!r} is not in {path}; its columns are {list(frame.columns)}",
+            f"target column {target!r} is not in {source}; its columns are {list(frame.columns)}",
             code="invalid_target",
         )
     y, pos = encode_target(frame[target], name=target, positive=positive)
@@ -251,7 +267,7 @@ def load_csv(
         missing = [n for n in schema.names if n not in frame.columns]
         if missing:
             raise DataError(
-                f"column(s) {missing} of the schema are not in {path}; its columns "
+                f"column(s) {missing} of the schema are not in {source}; its columns "
                 f"are {list(frame.columns)}",
                 code="invalid_data",
             )
@@ -259,12 +275,12 @@ def load_csv(
     else:
         features = frame.drop(columns=[target])
     if features.shape[1] == 0:
-        raise DataError(f"{path} has no feature columns besides the target {target!r}")
+        raise DataError(f"{source} has no feature columns besides the target {target!r}")
     for c in features.columns:
         if pd.api.types.is_bool_dtype(features[c]):
             features[c] = features[c].map({True: "True", False: "False"}).astype(object)
         elif features[c].dtype.kind not in "biuf":
             features[c] = features[c].astype(object).where(features[c].notna(), None)
     return LoadedData(
-        features=features.reset_index(drop=True), y=y, target=target, positive=pos, source=str(path)
+        features=features.reset_index(drop=True), y=y, target=target, positive=pos, source=source
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from selfheal import datasets, db, store
 from selfheal.config import Settings
@@ -111,6 +112,41 @@ def train_version(
         frame, y = loaded.features, loaded.y
         schema = infer_schema(frame, target=target, positive=loaded.positive, declared=declared)
         source = str(data)
+    return train_frame(
+        home,
+        frame,
+        y,
+        schema,
+        source=source,
+        classifier=classifier,
+        seed=seed,
+        promote=promote,
+        actor=actor,
+        reason=reason,
+        trigger=trigger,
+        challenge=challenge,
+    )
+
+
+def train_frame(
+    home: Home,
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    schema: FeatureSchema,
+    *,
+    source: str,
+    classifier: str | None = None,
+    seed: int | None = None,
+    promote: bool = False,
+    actor: str = "cli",
+    reason: str = "",
+    trigger: str = "manual",
+    challenge: bool = False,
+) -> Trained:
+    """`train_version` once the data is loaded: features `frame`, 0/1 target `y` and their
+    `schema` (see `infer_schema`). `source` names the data in the registry."""
+    s = home.settings
+    seed = s.seed if seed is None else seed
     result = train(frame, y, schema, classifier=classifier or s.classifier, seed=seed)
     parent = home.registry.production()
     if challenge:

@@ -31,6 +31,7 @@ __all__ = [
     "build_report",
     "render_dashboard",
     "render_drift_report",
+    "render_replay",
     "stamp_from_time",
     "write_report",
 ]
@@ -52,6 +53,7 @@ border-radius:4px;font-size:12px;color:#fff;background:#888}
 .b-candidate,.b-registered,.b-running,.b-insufficient_data{background:#2d7dd2}
 table{border-collapse:collapse;width:100%;font-size:12px}td,th{text-align:left;padding:2px 6px;
 border-bottom:1px solid #eee;vertical-align:top}svg.chart{width:100%;height:auto;max-width:520px}
+svg.chart.wide{max-width:960px}
 .figures{display:flex;flex-wrap:wrap;gap:10px}.figure{background:#fff;border:1px solid #dde;
 border-radius:6px;padding:8px 12px;min-width:110px}.figure .v{display:block;font-size:24px;
 font-weight:600}.figure .k{color:#666;font-size:12px}.muted{color:#777}
@@ -668,3 +670,145 @@ def render_dashboard(data: Mapping[str, Any]) -> str:
     events_html = _table(events, [c.replace("_", " ") for c in cols]) if events else _NO_DATA
     body += _card("Recent model events", events_html) + "</div>"
     return _page("selfheal dashboard", body, refresh=refresh)
+
+
+# ----------------------------------------------------------------------------- replay
+
+#: Event kinds marked on the replay chart: colour, and whether the mark spans the plot
+#: (a model change) or is a tick at the bottom (a trigger).
+_MARKS = {
+    "promoted": ("#27ae60", True),
+    "rejected": ("#c0392b", True),
+    "failed": ("#c0392b", True),
+    "rolled_back": ("#333333", True),
+    "trigger": ("#8e44ad", False),
+}
+
+
+def _replay_chart(curve: list[Mapping[str, Any]], events: list[Mapping[str, Any]]) -> str:
+    """Served and frozen AUC (one point per curve row) over row numbers, events marked.
+    The y axis runs from 1.0 down to 0.5 or the lowest value, in steps of 0.1."""
+    w, h, left, right, top, base = 900, 240, 40, 875, 22, 215
+    xs = [_num(p.get("row")) for p in curve]
+    rows = [x for x in xs if x is not None] + [
+        x for x in (_num(e.get("row")) for e in events) if x is not None
+    ]
+    r0, r1 = (min(rows), max(rows)) if rows else (0.0, 1.0)
+    vals = [v for p in curve for v in (_num(p.get("served_auc")), _num(p.get("frozen_auc"))) if v]
+    lo = math.floor(min([0.5, *vals]) * 10) / 10
+
+    def px(row: float) -> float:
+        return left + (right - left) * (row - r0) / max(r1 - r0, 1.0)
+
+    def py(v: float) -> float:
+        return base - (base - top) * (v - lo) / max(1.0 - lo, 1e-9)
+
+    legend = [("served AUC", CUR_COLOR), ("frozen first model AUC", REF_COLOR)]
+    legend += [(k.replace("_", " "), c) for k, (c, _) in _MARKS.items() if k != "failed"]
+    out = _svg("data-chart", "replay_auc", w, h, legend).replace('"chart"', '"chart wide"', 1)
+    for k in range(round((1.0 - lo) * 10) + 1):
+        v = lo + k / 10
+        out += f'<path d="M{left} {_c(py(v))}H{right}" stroke="#eee"/>'
+        out += _text(left - 3, py(v) + 3, f"{v:.1f}", "end")
+    for e in events:
+        color, full = _MARKS.get(str(e.get("kind")), ("", False))
+        row = _num(e.get("row"))
+        if not color or row is None:
+            continue
+        y0 = top if full else base - 8
+        label = f"row {int(row)}: {e.get('kind')} {e.get('version') or ''}"
+        out += (
+            f'<path d="M{_c(px(row))} {_c(y0)}V{base}" stroke="{color}" stroke-width="1.5">'
+            f"<title>{_e(label)}</title></path>"
+        )
+    # Served first, frozen dashed on top: before the first promotion they are one line.
+    for key, color, dash in (("served_auc", CUR_COLOR, ""), ("frozen_auc", REF_COLOR, "5 3")):
+        runs: list[list[str]] = [[]]
+        for p, x in zip(curve, xs, strict=True):
+            auc = _num(p.get(key))
+            if auc is None or x is None:
+                runs.append([])
+            else:
+                runs[-1].append(f"{_c(px(x))} {_c(py(auc))}")
+        for r in (r for r in runs if r):
+            out += (
+                f'<path d="M{"L".join(r)}" fill="none" stroke="{color}" stroke-width="1.8" '
+                f'stroke-dasharray="{dash or "none"}"/>'
+            )
+    out += f'<path d="M{left} {top}V{base}H{right}" fill="none" stroke="#999"/>'
+    span = max(r1 - r0, 1.0)
+    step = 10.0 ** math.floor(math.log10(span))
+    step *= next(f for f in (0.1, 0.2, 0.5, 1.0) if span / (step * f) <= 8)  # <= 8 ticks
+    tick = math.ceil(r0 / step) * step
+    while tick <= r1:
+        out += f'<path d="M{_c(px(tick))} {base}v4" stroke="#999"/>'
+        out += _text(px(tick), base + 14, f"{int(tick)}", "middle")
+        tick += step
+    return out + "</svg>"
+
+
+def render_replay(data: Mapping[str, Any]) -> str:
+    """The page of one `selfheal replay` run, from `ReplayResult.to_dict()` (plus an
+    optional ``source``, the replayed file): the served model's AUC against the frozen
+    first model's over the stream (rolling window of ``params.segment`` rows, see
+    ``curve``), promotions, rejections, rollbacks and triggers marked on it, then the
+    segment table, the recoveries and every event."""
+    summary, params = _mapping(data.get("summary")), _mapping(data.get("params"))
+    events = _rows(data.get("events"))
+    source = data.get("source") or "a stream"
+    title = f"Replay of {source}"
+    items = [
+        ("rows", f"{_show(summary.get('rows'))} ({_show(summary.get('train_rows'))} to train)"),
+        ("refused", _show(summary.get("refused"))),
+        ("monitor cycles", _show(summary.get("cycles"))),
+        ("retrains", _show(summary.get("retrains"))),
+        ("promotions", _show(summary.get("promotions"))),
+        ("rejections", _show(summary.get("rejections"))),
+        ("rollbacks", _show(summary.get("rollbacks"))),
+        ("served AUC", _show(summary.get("served_auc"))),
+        ("frozen AUC", _show(summary.get("frozen_auc"))),
+        ("final version", _show(summary.get("final_version"))),
+        ("wall time", f"{_fmt(summary.get('seconds'), '.1f')} s"),
+    ]
+    setup = ", ".join(f"{_e(k.replace('_', ' '))} {_show(v)}" for k, v in params.items())
+    body = (
+        f'<div class="summary"><h1>{_e(title)}</h1><div>'
+        + " &middot; ".join(f"{_e(k)}: <b>{v}</b>" for k, v in items)
+        + f'</div><div class="muted">{setup}</div></div>'
+    )
+    window = _show(params.get("segment"))
+    chart = _replay_chart(_rows(data.get("curve")), events)
+    body += '<div class="grid" style="grid-template-columns:1fr">'
+    body += _card(f"AUC by row number (rolling window of the last {window} rows)", chart)
+    seg_cols = ("rows", "n", "refused", "served AUC", "served F1", "frozen AUC", "frozen F1")
+    segs = [
+        [
+            f"{_show(s.get('start_row'))}&ndash;{_show(s.get('end_row'))}",
+            *(
+                _show(s.get(k))
+                for k in ("n", "refused", "served_auc", "served_f1", "frozen_auc", "frozen_f1")
+            ),
+            _e(", ".join(str(v) for v in s.get("versions") or [])),
+        ]
+        for s in _rows(data.get("segments"))
+    ]
+    body += _card("Segments", _table(segs, [*seg_cols, "versions"]) if segs else _NO_DATA)
+    rec_keys = ("began_row", "trigger", "recovered_row", "rows", "retrains", "promotions")
+    rec = [
+        [_show(r.get(k)) for k in rec_keys]
+        + [f"{_show(r.get('served_auc_before'))} &rarr; {_show(r.get('served_auc_after'))}"]
+        for r in _rows(data.get("recoveries"))
+    ]
+    heads = [k.replace("_", " ") for k in rec_keys] + ["served AUC before → after"]
+    body += _card("Recoveries", _table(rec, heads) if rec else '<p class="muted">none</p>')
+    ev = [
+        [
+            _show(e.get("row")),
+            _badge(e.get("kind")),
+            _show(e.get("version")),
+            _show(e.get("detail")),
+        ]
+        for e in events
+    ]
+    body += _card("Events", _table(ev, ["row", "event", "version", "detail"]) if ev else _NO_DATA)
+    return _page(title, body + "</div>")

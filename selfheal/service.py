@@ -14,6 +14,8 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from selfheal import db, metrics, ops, store
@@ -100,8 +102,11 @@ class ModelHolder:
 
 
 class Service:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> None:
+        """`clock` (default: the wall clock) stamps logged predictions and registry
+        events; `selfheal replay` injects one so that a stream's time is its own."""
         self.settings = settings
+        self.clock = clock
         self.started_at = time.time()
         self._local = threading.local()
         self._stop = threading.Event()
@@ -123,6 +128,7 @@ class Service:
             max_wait_ms=settings.batch_max_wait_ms,
             shadow=lambda: self.models.shadow,
             on_batch=lambda rows, ms: self.metrics.observe_batch(rows, ms / 1000.0),
+            clock=clock,
         )
         self._watcher = threading.Thread(
             target=self._watch, name="selfheal-model-watcher", daemon=True
@@ -191,6 +197,8 @@ class Service:
         The registry calls this after its change is on disk: a database that cannot take
         the audit row must not make a promotion that happened look failed (the API would
         answer 503 and the healer would abandon probation). The event is logged instead."""
+        if self.clock is not None:  # the cooldown reads rollback times: one clock for all
+            event = {**event, "created_at": db.iso(self.clock())}
         try:
             self.writer.write(lambda conn: store.insert_event(conn, event))
         except SelfhealError as exc:

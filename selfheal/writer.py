@@ -24,6 +24,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -79,13 +80,17 @@ class Writer(threading.Thread):
         max_wait_ms: float = 0.0,
         shadow: Callable[[], LoadedModel | None] | None = None,
         on_batch: Callable[[int, float], None] | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
+        """`clock` gives the time stamped on predictions (default: the wall clock); a
+        replay injects its own, as `monitor.run_once(now=...)` does for cycles."""
         super().__init__(name="selfheal-writer", daemon=True)
         self.db_path = db_path
         self.max_queue = max_queue
         self.max_wait = max_wait_ms / 1000.0
         self._shadow = shadow
         self._on_batch = on_batch
+        self._clock = clock
         self._queue: deque[_Job] = deque()
         self._queued_rows = 0
         self._cv = threading.Condition()
@@ -244,7 +249,7 @@ class Writer(threading.Thread):
                     shadow_proba = shadow.predict_proba(X)
                 except Exception:  # shadow trouble never reaches the caller
                     log.exception("shadow scoring failed with %s", shadow.version)
-            now = db.iso()
+            now = db.iso(self._clock() if self._clock is not None else None)
             scored = time.monotonic()
             i = 0
             for job in group:
