@@ -1,10 +1,17 @@
-"""`python -m selfheal demo` (`make demo`): the self-healing loop, narrated, in under 2 minutes.
+"""`python -m selfheal demo` (`make demo`): the self-healing loop, narrated, in about a minute.
 
-Against a fresh temporary home and a real `run.py` on a free loopback port, with a short
-monitor interval, it shows: baseline traffic and labels; concept drift injected; the drift
-and the performance drop detected; a retrain judged by the gates and promoted; a
-deliberately bad candidate rejected; and a manual rollback. Every step is an HTTP call or a
-CLI command a user could type; nothing reaches into the server's memory.
+Against a fresh temporary home and a real `run.py` on a free loopback port it shows:
+baseline traffic and labels; covariate drift (the inputs move, the relationship holds: the
+monitor reports drift and the loop's verdict is printed with its reasons); concept drift
+detected through the labels, a retrain judged by the four gates and promoted; the old
+relationship returning, so that the promoted model trails its predecessor in shadow and the
+monitor rolls it back by itself; the new relationship returning and healed again at once;
+a deliberately bad candidate rejected; and a manual rollback.
+
+Every step is an HTTP call, a CLI command or a `sqlite3` query a user could type; nothing
+reaches into the server's memory. The server's monitor thread is idle (a one-hour
+interval): the demo runs each cycle itself with POST /monitoring/run, and the traffic is
+seeded, so the story is the same on every run.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -36,6 +44,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _num(value: Any, fmt: str = ".3f") -> str:
+    return format(value, fmt) if isinstance(value, (int, float)) else "-"
+
+
 class Demo:
     def __init__(self, home: Path, port: int) -> None:
         self.home = home
@@ -48,8 +60,9 @@ class Demo:
                 "SELFHEAL_PORT": str(port),
                 "SELFHEAL_ENV_FILE": os.devnull,
                 "SELFHEAL_ADMIN_TOKEN": TOKEN,
-                "SELFHEAL_MONITOR_INTERVAL": "2",
-                "SELFHEAL_COOLDOWN_SECONDS": "20",
+                # Only the demo's own POST /monitoring/run cycles act; the thread stays idle.
+                "SELFHEAL_MONITOR_INTERVAL": "3600",
+                "SELFHEAL_MODEL_POLL_SECONDS": "0.5",
                 "SELFHEAL_LOG_LEVEL": "WARNING",
                 "PYTHONUNBUFFERED": "1",
             }
@@ -79,7 +92,7 @@ class Demo:
             value = check()
             if value:
                 return value
-            time.sleep(0.5)
+            time.sleep(0.2)
         raise SelfhealError(
             f"demo: timed out after {timeout:.0f} s waiting for {what}", code="demo_timeout"
         )
@@ -122,6 +135,85 @@ class Demo:
     def production(self) -> str:
         return str(self.client.get("/model/info")[1]["version"])
 
+    def serving(self, version: str) -> str:
+        """Wait until the server answers with `version` (it polls the registry pointer)."""
+        return str(
+            self.wait(
+                f"the server to serve {version}",
+                lambda: (v := self.production()) == version and v,
+                timeout=10,
+            )
+        )
+
+    def traffic(self, n: int, seed: int, drift: str | None = None, labels: bool = True) -> None:
+        r = generate_predictions(
+            self.client, n, seed=seed, drift=drift, labels=labels, batch=100, progress=None
+        )
+        if r["failed"] or r["errors"]:
+            raise SelfhealError(f"demo: traffic failed: {r['errors'][:1]}", code="demo_failed")
+        versions = ", ".join(f"{v} ({c})" for v, c in sorted(r["versions"].items()))
+        self.say(
+            f"{r['ok']} predictions answered by {versions}, {r['labeled']} labeled; "
+            f"positive rate {r['positive_rate']:.2f}"
+        )
+
+    def cycle(self) -> dict[str, Any]:
+        """One monitor cycle now (POST /monitoring/run), with its verdict printed."""
+        status, s = self.client.post("/monitoring/run")
+        s = dict(s) if isinstance(s, dict) else {"error": s}
+        if status != 200:
+            raise SelfhealError(
+                f"demo: the monitor cycle answered {status}: {s}", code="demo_failed"
+            )
+        self.say(
+            f"monitor: status {s['status']}, drift share {_num(s.get('drift_share'), '.2f')}"
+            f" ({', '.join(s.get('drifted_features') or []) or 'no feature drifted'}); F1 live "
+            f"{_num(s.get('live_f1'))} on {s.get('n_labeled') or 0} labels, estimated "
+            f"{_num(s.get('estimated_f1'))}, holdout {_num(s.get('holdout_f1'))}"
+        )
+        triggers = s.get("triggers") or {}
+        if s["decision"] in ("probation", "rolled_back"):
+            triggers = {}  # a model on probation is judged first; the triggers wait
+        for name, ev in triggers.items():
+            shown = [
+                f"{k} {_num(v) if isinstance(v, float) else v}"
+                for k, v in ev.items()
+                if not isinstance(v, (list, dict)) and v is not None
+            ]
+            self.say(f"trigger {name}: " + ", ".join(shown))
+        reason = f": {s['decision_reason']}" if s.get("decision_reason") else ""
+        self.say(f"decision: {s['decision']}{reason}")
+        return s
+
+    def finished(self, run_id: int) -> dict[str, Any]:
+        """Wait for retrain `run_id` (in the server's background) to end; print its gates."""
+
+        def done() -> dict[str, Any] | None:
+            run = self.client.get("/monitoring/stats?window=1")[1].get("last_retrain") or {}
+            return run if run.get("id") == run_id and run.get("status") != "running" else None
+
+        run: dict[str, Any] = self.wait(f"retrain {run_id} to finish", done, timeout=120)
+        self.say(
+            f"retrain {run_id} ({run['trigger']}): {run['status']} "
+            f"{run.get('candidate_version') or ''}".rstrip()
+        )
+        for gate, passed, reason in self.gates(run_id):
+            self.say(f"  {'PASS' if passed else 'FAIL'} {gate:<12} {reason[:150]}")
+        return run
+
+    def gates(self, run_id: int) -> list[tuple[str, int, str]]:
+        """The audit trail's gate verdicts: the README's `sqlite3 ... gate_results` query."""
+        uri = f"file:{self.home / 'selfheal.db'}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            rows = conn.execute(
+                "SELECT gate, passed, reason FROM gate_results WHERE run_id = ? ORDER BY rowid",
+                (run_id,),
+            ).fetchall()
+        finally:
+            conn.close()
+        return [(str(g), int(p), str(r)) for g, p, r in rows]
+
     def run(self) -> None:
         self.say(
             f"starting run.py on 127.0.0.1:{self.port}, home {self.home} "
@@ -135,65 +227,74 @@ class Demo:
         )
 
         self.step(1, "baseline traffic and labels")
-        r = generate_predictions(self.client, 800, seed=1, labels=True, batch=100, progress=None)
-        self.say(
-            f"{r['ok']} predictions answered and committed, {r['labeled']} labeled; "
-            f"positive rate {r['positive_rate']:.2f}"
-        )
-        summary = self.client.post("/monitoring/run")[1]
-        self.say(
-            f"monitor: status {summary['status']}, drift share "
-            f"{summary['drift_share']:.2f}, live F1 {summary['live_f1']:.3f}, decision "
-            f"{summary['decision']}"
-        )
+        self.traffic(800, seed=1)
+        self.cycle()
 
-        self.step(2, "concept drift: the relationship between inputs and default changes")
-        self.say("high income now signals over-leverage; inputs look the same as before")
-        r = generate_predictions(
-            self.client, 2000, seed=2, drift="concept", labels=True, batch=100, progress=None
-        )
-        self.say(f"{r['ok']} drifted predictions with labels from the changed ground truth")
-
-        self.step(3, "the monitor detects the performance drop")
-        report = self.wait(
-            "a monitor cycle that sees the drop",
-            lambda: next(
-                (c for c in [self.client.get("/monitoring/drift")[1]] if c.get("trigger")), None
-            ),
-        )
-        trig = report["report"]["triggers"]
-        for name, ev in trig.items():
-            self.say(
-                f"trigger {name}: "
-                + ", ".join(
-                    f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
-                    for k, v in ev.items()
-                    if not isinstance(v, (list, dict))
+        self.step(2, "covariate drift: the inputs move, the relationship does not")
+        self.say("incomes +50%, applicants 10 years older; their labels have not arrived yet")
+        self.traffic(800, seed=2, drift="covariate", labels=False)
+        summary = self.cycle()
+        if summary["decision"] == "none" and summary.get("dataset_drift"):
+            self.say("one drifting cycle is not a trigger yet: drift must hold in two in a row")
+            self.traffic(400, seed=3, drift="covariate", labels=False)
+            summary = self.cycle()
+        if summary.get("retrain_run_id"):
+            run = self.finished(int(summary["retrain_run_id"]))
+            if run["status"] == "rejected":
+                self.say(
+                    f"production stays {self.production()}: the only labels are from before "
+                    "the move, and the gates judge the challenger on them"
                 )
+
+        self.step(3, "concept drift: the relationship between inputs and default changes")
+        self.say("high income now signals over-leverage; the inputs look as before")
+        self.traffic(2000, seed=4, drift="concept")
+
+        self.step(4, "the monitor detects the performance drop")
+        summary = self.cycle()
+        self.say(
+            f"drift share of the inputs {_num(summary.get('drift_share'), '.2f')}: concept "
+            "drift hides from input tests; labels reveal it"
+        )
+
+        self.step(5, "retrain, four gates, promotion, probation")
+        if not summary.get("retrain_run_id"):
+            raise SelfhealError("demo: the monitor did not retrain", code="demo_failed")
+        run = self.finished(int(summary["retrain_run_id"]))
+        healed = run.get("candidate_version")
+        if run["status"] != "promoted" or not healed:
+            raise SelfhealError(
+                f"demo: retrain {run['id']} was {run['status']}", code="demo_failed"
             )
+        self.serving(healed)
         self.say(
-            f"drift share of the inputs {report['drift_share']:.2f}: concept drift hides "
-            "from input tests; labels reveal it"
+            f"the server answers with {healed}; its predecessor v0001 is scored in shadow on "
+            "the same requests until 200 of them are labeled (probation)"
         )
 
-        self.step(4, "retrain, four gates, promotion")
-        new = self.wait(
-            "the retrain to promote a challenger",
-            lambda: (v := self.production()) != "v0001" and v,
-            timeout=90,
-        )
-        stats = self.client.get("/monitoring/stats")[1]
-        run = stats["last_retrain"]
-        self.say(f"retrain {run['id']} ({run['trigger']}): {run['status']} {new}")
-        self.say(f"reason: {run['reason']}")
-        models = self.client.get("/models")[1]["versions"]
-        meta = next(v for v in models if v["version"] == new)
+        self.step(6, "the old relationship returns: probation rolls back by itself")
+        self.traffic(300, seed=5)
+        summary = self.cycle()
+        verdict = summary.get("probation") or {}
         self.say(
-            f"{new} holdout F1 {meta['metrics']['f1']:.3f} on the newest labeled rows; "
-            f"the predecessor now runs in shadow for probation"
+            f"probation of {verdict.get('version')}: {verdict.get('status')}; F1 "
+            f"{_num(verdict.get('f1_new'))} vs {verdict.get('previous_version')}'s "
+            f"{_num(verdict.get('f1_previous'))} on the same {verdict.get('n')} labeled "
+            f"requests (allowed drop {_num(verdict.get('max_drop'), 'g')})"
         )
+        if verdict.get("status") != "rolled_back":
+            raise SelfhealError("demo: the probation did not roll back", code="demo_failed")
+        self.say(f"the server answers with {self.serving('v0001')} again, without a restart")
 
-        self.step(5, "a deliberately bad candidate is rejected")
+        self.step(7, "the new relationship returns: healed again, the cooldown notwithstanding")
+        self.traffic(1000, seed=6, drift="concept")
+        summary = self.cycle()
+        if summary.get("retrain_run_id"):
+            run = self.finished(int(summary["retrain_run_id"]))
+            if run["status"] == "promoted" and run.get("candidate_version"):
+                self.serving(str(run["candidate_version"]))
+
+        self.step(8, "a deliberately bad candidate is rejected")
         bad = self.home.parent / "shuffled.csv"
         frame = datasets.generate(3000, seed=5, drift="concept")
         frame["default"] = np.random.default_rng(0).permutation(frame["default"].to_numpy())
@@ -205,12 +306,15 @@ class Demo:
                 self.say(line.strip()[:160])
         self.say(f"production is still {self.production()}")
 
-        self.step(6, "a manual rollback")
+        self.step(9, "a manual rollback")
+        current = self.production()
         out = self.cli("rollback", "--reason", "demo: operator rollback")
-        self.say(out.stdout.strip() or out.stderr.strip())
+        if out.returncode != 0:
+            raise SelfhealError(f"demo: rollback failed: {out.stderr.strip()}", code="demo_failed")
+        self.say(out.stdout.strip())
         version = self.wait(
             "the server to pick up the rollback",
-            lambda: (v := self.production()) != new and v,
+            lambda: (v := self.production()) != current and v,
             timeout=10,
         )
         self.say(f"the server answers with {version} again, without a restart")

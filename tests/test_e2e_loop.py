@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -25,21 +26,62 @@ def test_demo_heals_rejects_and_rolls_back_through_run_py(
     finally:
         assert demo.stop() == 0
     out = capsys.readouterr().out
-    for step in range(1, 7):
+    for step in range(1, 10):
         assert f"== {step}." in out
     conn = sqlite3.connect(tmp_path / "home" / "selfheal.db")
-    runs = conn.execute(
-        "SELECT trigger, status, candidate_version FROM retrain_runs ORDER BY id"
+    # Covariate drift: the inputs drift in two cycles in a row, the retrain that follows is
+    # printed with its gate verdicts, and production stays.
+    cycles = conn.execute(
+        "SELECT status, decision, trigger FROM drift_reports ORDER BY id"
     ).fetchall()
-    assert runs[0][0] == "labeled_f1" and runs[0][1] == "promoted"
-    assert ("challenge", "rejected") in [(t, s) for t, s, _ in runs]
+    assert cycles[:3] == [
+        ("ok", "none", None),
+        ("drift", "none", None),
+        ("drift", "retrain", "drift"),
+    ]
+    assert "one drifting cycle is not a trigger yet" in out
+    runs = conn.execute(
+        "SELECT id, trigger, status, candidate_version FROM retrain_runs ORDER BY id"
+    ).fetchall()
+    assert [(t, s) for _, t, s, _ in runs] == [
+        ("drift", "rejected"),
+        ("labeled_f1", "promoted"),
+        ("labeled_f1", "promoted"),
+        ("challenge", "rejected"),
+    ]
+    assert "retrain 1 (drift): rejected v0002" in out and "FAIL statistical" in out
+    assert "production stays v0001" in out
+    # Concept drift: inside the cooldown, new labels after the rejection retrain at once.
+    assert "inside the cooldown, but 1000 new labels since run 1 (rejected)" in out
+    healed = runs[1][3]
+    # The old relationship returns: the probation verdict rolls back by itself.
+    probation = conn.execute(
+        "SELECT version, previous_version, status, result FROM probations ORDER BY id"
+    ).fetchone()
+    assert probation[:3] == (healed, "v0001", "rolled_back")
+    verdict = json.loads(probation[3])
+    assert verdict["n"] == 200 and verdict["f1_previous"] - verdict["f1_new"] > 0.05
+    assert f"probation of {healed}: rolled_back" in out
+    # The new relationship returns: a labeled collapse beats the cooldown after a rollback.
+    assert "inside the cooldown, but labeled F1 collapsed beyond noise" in out
     failed = conn.execute(
         "SELECT gate FROM gate_results g JOIN retrain_runs r ON r.id = g.run_id"
         " WHERE r.trigger = 'challenge' AND g.passed = 0"
     ).fetchall()
     assert ("statistical",) in failed
-    events = [e for (e,) in conn.execute("SELECT event FROM model_events ORDER BY id")]
-    assert events.index("promoted") < events.index("rejected") < events.index("rolled_back")
+    events = [
+        (e, v, a)
+        for e, v, a in conn.execute("SELECT event, version, actor FROM model_events ORDER BY id")
+    ]
+    assert [x for x in events if x[0] in ("promoted", "rolled_back", "rejected")] == [
+        ("promoted", "v0001", "init"),
+        ("rejected", "v0002", "monitor"),
+        ("promoted", healed, "monitor"),
+        ("rolled_back", "v0001", "monitor"),
+        ("promoted", runs[2][3], "monitor"),
+        ("rejected", runs[3][3], "cli"),
+        ("rolled_back", "v0001", "cli"),
+    ]
     pointer = (tmp_path / "home" / "registry" / "production.json").read_text()
     assert '"version": "v0001"' in pointer
 
