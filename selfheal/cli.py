@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sqlite3
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -181,14 +183,23 @@ def _print_models(rows: list[dict[str, Any]]) -> None:
     print(
         f"{'VERSION':<8} {'STATUS':<11} {'F1':>6} {'AUC':>6} {'BRIER':>6}  {'CREATED':<20} REASON"
     )
+    width = max(60, shutil.get_terminal_size((100, 24)).columns)
     for r in rows:
         m = r.get("metrics") or {}
         created = (r.get("created_at") or "")[:19]
-        print(
+        reason = r.get("reason") or ""
+        head = (
             f"{r['version']:<8} {r['status']:<11} {_fmt(m.get('f1')):>6} "
             f"{_fmt(m.get('auc')):>6} {_fmt(m.get('brier')):>6}  {created:<20} "
-            f"{(r.get('reason') or '')[:70]}"
         )
+        # A reason that fits stays on the row; a longer one (a rejection leads with its
+        # cause) is wrapped below it, never cut.
+        if len(head) + len(reason) <= width:
+            print(head + reason)
+        else:
+            print(head.rstrip())
+            for line in textwrap.wrap(reason, width - 4):
+                print("    " + line)
 
 
 def _print_outcome(outcome: Any) -> None:
@@ -616,11 +627,19 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         )
     print(f"versions:    {info['versions']}")
     print(f"predictions: {info['predictions']}  labels: {info['labels']}")
+    width = max(60, shutil.get_terminal_size((100, 24)).columns)
     for ev in info["recent_events"]:
-        print(
+        head = (
             f"  {ev['created_at'][:19]} {ev['event']:<12} {ev['version'] or '-':<6} "
-            f"{ev['actor']:<8} {ev['reason'][:90]}"
+            f"{ev['actor']:<8} "
         )
+        reason = ev["reason"] or ""
+        if len(head) + len(reason) <= width:
+            print(head + reason)
+        else:  # wrapped below the row, never cut
+            print(head.rstrip())
+            for line in textwrap.wrap(reason, width - 6):
+                print("      " + line)
     return EXIT_OK
 
 

@@ -123,10 +123,15 @@ def rows_to_frame(rows: list[sqlite3.Row], schema: FeatureSchema) -> pd.DataFram
 
 
 def rejection_reason(trigger: str, verdict: dict[str, Any]) -> str:
-    """The audit sentence of a rejection: which gates failed and each gate's reason."""
-    return f"{trigger}: rejected by {', '.join(verdict['failed'])}: " + "; ".join(
-        verdict["reasons"]
-    )
+    """The audit sentence of a rejection, cause first: the failing gates with their
+    reasons, then the names of the gates that passed (their full text is in
+    `gate_results`), e.g. "drift: rejected by statistical: F1 gain -0.006 < 0.01 ...;
+    passed: data_quality, stability, consistency"."""
+    failed = set(verdict["failed"])
+    causes = [line for line in verdict["reasons"] if line.split(":", 1)[0] in failed]
+    passed = [r["name"] for r in verdict["results"] if r["name"] not in failed]
+    text = f"{trigger}: rejected by " + "; ".join(causes)
+    return text + (f"; passed: {', '.join(passed)}" if passed else "")
 
 
 def matching_rows(rows: list[sqlite3.Row], schema: FeatureSchema) -> list[sqlite3.Row]:

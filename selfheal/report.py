@@ -535,12 +535,32 @@ def _card(title: str, content: str) -> str:
     return f'<div class="card"><h2>{_e(title)}</h2>{content}</div>'
 
 
+def _reason(value: Any, limit: int = 200) -> str:
+    """An audit reason, short form first: a rejection leads with its cause and ends with
+    "; passed: ...", so the short form is the part before that (at most `limit` characters);
+    the whole text is one click away in a ``<details>`` element (no JavaScript)."""
+    text = "" if value is None else str(value)
+    short = text.split("; passed: ", 1)[0]
+    if len(short) > limit:
+        short = short[: limit - 1].rstrip() + "\u2026"
+    if short == text:
+        return _e(text) if text else "&mdash;"
+    return f"<details><summary>{_e(short)}</summary>{_e(text)}</details>"
+
+
 def _kv(m: Mapping[str, Any], badge: str = "status") -> str:
-    """Key / value table of a mapping (``badge`` key as a badge); "no data yet" if empty."""
+    """Key / value table of a mapping (``badge`` key as a badge, ``reason`` short with the
+    full text in ``<details>``); "no data yet" if empty."""
     rows = [
         (
             _e(str(k).replace("_", " ")),
-            _badge(v) if k == badge else _metrics(v) if k == "metrics" else _show(v),
+            _badge(v)
+            if k == badge
+            else _metrics(v)
+            if k == "metrics"
+            else _reason(v)
+            if k == "reason"
+            else _show(v),
         )
         for k, v in m.items()
     ]
@@ -650,12 +670,19 @@ def render_dashboard(data: Mapping[str, Any]) -> str:
     timeline = "".join(
         f'<li><b>{_show(v.get("version"))}</b> {_badge(v.get("status"))} <span class="muted">'
         f"{_show(v.get('created_at'))} &middot; trigger {_show(v.get('trigger'))}</span><br>"
-        f"{_show(v.get('reason'))}<br><small>{_metrics(v.get('metrics'))}</small></li>"
+        f"{_reason(v.get('reason'))}<br><small>{_metrics(v.get('metrics'))}</small></li>"
         for v in _rows(data.get("versions"))[:50]
     )
     cols = ("created_at", "event", "version", "previous_version", "actor", "reason")
     events = [
-        [_badge(ev.get(c)) if c == "event" else _show(ev.get(c)) for c in cols]
+        [
+            _badge(ev.get(c))
+            if c == "event"
+            else _reason(ev.get(c))
+            if c == "reason"
+            else _show(ev.get(c))
+            for c in cols
+        ]
         for ev in _rows(data.get("events"))[:50]
     ]
     threshold = _num(data.get("drift_share_threshold", 0.5))

@@ -378,7 +378,13 @@ def test_rejected_retrain_then_new_evidence_retrains_inside_the_cooldown(loop: S
     send(loop, datasets.generate(1000, seed=51, drift="concept"))
     first = loop.monitor.run_once(now=clock.tick())
     assert first["trigger"] == "labeled_f1" and first["decision"] == "retrain"
-    assert runs(loop)[0]["status"] == "rejected"
+    rejected = runs(loop)[0]
+    assert rejected["status"] == "rejected"
+    # The reason leads with the cause: the failing gate's own sentence, then the passing
+    # gates by name (their full text is in gate_results).
+    assert rejected["reason"].startswith("labeled_f1: rejected by statistical: F1 gain ")
+    assert rejected["reason"].endswith("; passed: data_quality, stability, consistency")
+    assert "Training data accepted" not in rejected["reason"]
     send(loop, datasets.generate(150, seed=52, drift="concept"))
     held = loop.monitor.run_once(now=clock.tick())
     assert held["decision"] == "cooldown" and "50 more labels" in held["decision_reason"]

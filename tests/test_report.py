@@ -479,3 +479,25 @@ def test_dashboard_refuses_foreign_links_and_survives_junk() -> None:
     assert not any(t == "a" for t, _ in page.elements)
     assert {c.get("data-chart") for c in page.charts()} == {"drift_share", "f1"}
     assert "&lt;i&gt;x&lt;/i&gt;" in text and 'content="30"' in text
+
+
+def test_dashboard_reasons_lead_with_the_cause_and_keep_the_full_text_in_details() -> None:
+    from selfheal.report import render_dashboard
+
+    reason = (
+        "drift: rejected by statistical: F1 gain -0.006 < 0.01 required (n=500).; "
+        "passed: data_quality, stability, consistency"
+    )
+    html = render_dashboard(
+        {
+            "versions": [{"version": "v0002", "status": "rejected", "reason": reason}],
+            "events": [{"event": "rejected", "version": "v0002", "reason": reason}],
+            "last_retrain": {"id": 1, "status": "rejected", "reason": reason},
+        }
+    )
+    short = "drift: rejected by statistical: F1 gain -0.006 &lt; 0.01 required (n=500)."
+    assert html.count(f"<details><summary>{short}</summary>") == 3
+    assert html.count("passed: data_quality, stability, consistency</details>") == 3
+    assert "<script" not in html
+    plain = render_dashboard({"versions": [{"version": "v0001", "reason": "first model"}]})
+    assert "first model" in plain and "<details>" not in plain
