@@ -285,11 +285,15 @@ def test_readme_tour_plays_out_as_written_against_a_real_server(tmp_path: Path) 
                 tour.timings.append(("server swap after the promotion was recorded", swap))
                 assert swap < 2.0, tour.served[-40:]
             elif target == "models":  # v0003 promoted; v0002 rejected, with the reasons
-                status_of = {
-                    m[1]: (m[2], line)
-                    for line in out.splitlines()
-                    if (m := re.match(r"(v\d{4}) +(\w+)", line))
-                }
+                status_of: dict[str, tuple[str, str]] = {}
+                row = None
+                for line in out.splitlines():
+                    if m := re.match(r"(v\d{4}) +(\w+)", line):
+                        row = m[1]
+                        status_of[row] = (m[2], line)
+                    elif row is not None and line.startswith("    "):  # a wrapped reason
+                        text = f"{status_of[row][1]} {line.strip()}"
+                        status_of[row] = (status_of[row][0], text)
                 assert promoted == "v0003", runs(tour)
                 assert status_of["v0003"][0] == "production", out
                 assert status_of["v0002"][0] == "rejected", out
