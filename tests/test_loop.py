@@ -134,6 +134,17 @@ def test_concept_drift_is_healed_and_the_new_model_wins_after_drift(loop: Servic
         (e["event"], e["version"], e["actor"]) for e in store.recent_events(loop.read_conn(), 10)
     ]
     assert ("promoted", new_version, "monitor") in events
+    # meta.json and retrain_runs say what was judged, which window won and what was refit.
+    recipe = loop.registry.load(new_version).meta["data"]["recipe"]
+    stored = json.loads(
+        loop.read_conn().execute("SELECT candidates FROM retrain_runs").fetchone()[0]
+    )
+    assert recipe == stored and recipe["chosen"] in {c["window"] for c in recipe["candidates"]}
+    assert abs(recipe["change_point"]["seq"] - 1001) <= 25  # the change: after 1,000 rows
+    assert recipe["holdout"]["rows"] <= 500 and recipe["holdout"]["to_seq"] == 3000
+    chosen = next(c for c in recipe["candidates"] if c["window"] == recipe["chosen"])
+    assert recipe["refit"]["rows"] == chosen["refit_rows"] > chosen["rows"]
+    assert loop.registry.load(new_version).meta["data"]["holdout_rows"] == 0  # refit on all
     fresh = datasets.generate(5000, seed=99, drift="concept")
     old_f1, old_auc = f1_at(loop.registry.load("v0001"), fresh)
     new_f1, new_auc = f1_at(loop.registry.load(new_version), fresh)
