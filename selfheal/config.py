@@ -563,6 +563,7 @@ class Settings:
             min_labels=self.min_labels,
             cooldown_seconds=self.cooldown_seconds,
             min_new_labels=self.retrain_min_new_labels,
+            window=self.monitor_window,
         )
 
     def gate_config(self) -> Any:

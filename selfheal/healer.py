@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
@@ -31,7 +31,7 @@ from threadpoolctl import threadpool_limits
 from selfheal import store
 from selfheal.config import Settings
 from selfheal.db import iso, utcnow
-from selfheal.errors import DataError
+from selfheal.errors import DataError, SelfhealError
 from selfheal.gates import (
     GateResult,
     consistency_gate,
@@ -44,7 +44,7 @@ from selfheal.performance import labeled_metrics
 from selfheal.registry import LoadedModel, Registry
 from selfheal.retrain import MIN_LIVE_HOLDOUT, Plan, Window, change_point, plan
 from selfheal.schema import FeatureSchema, infer_schema
-from selfheal.training import TrainResult, refit, train
+from selfheal.training import TrainResult, holdout_metrics, refit, train
 
 log = logging.getLogger("selfheal.healer")
 T = TypeVar("T")
@@ -304,8 +304,15 @@ class Healer:
         y = np.concatenate([ref[schema.target].to_numpy(dtype=np.int64), y_live])
         change = None
         if len(live):
-            p = champion.predict_proba(schema.frame_to_matrix(live))
-            change = change_point((p - y_live) ** 2)
+            # Only the rows since the champion began serving: how it did on the rows before
+            # its own promotion (an older concept, say) says nothing about when it failed,
+            # and mixed in, those rows widen the loss's spread and hide a recent rise.
+            served = [i for i, r in enumerate(rows) if r["model_version"] == champion.version]
+            first = served[0] if served else 0
+            p = champion.predict_proba(schema.frame_to_matrix(live.iloc[first:]))
+            found = change_point((p - y_live[first:]) ** 2)
+            if found is not None:
+                change = replace(found, index=found.index + first)
         cut = plan(
             y,
             len(ref),
@@ -367,11 +374,14 @@ class Healer:
             stage = "training"
             self._progress(run_id, stage)
             judged = self._candidates(ts, new_schema, classifier)
+            judged += self._recalled(ts, champion)
+            judged.sort(key=_candidate_key)
             window, result = judged[0]
             recipe["candidates"] = [
                 {**w.describe(ts.n_reference), **_holdout_summary(r)} for w, r in judged
             ]
             recipe["chosen"] = window.name
+            recall = window.name.split(":", 1)[1] if window.name.startswith("recall:") else None
             stage = "judging"
             self._progress(run_id, stage, candidates=recipe)
 
@@ -399,8 +409,9 @@ class Healer:
                 actor=actor,
                 now=now,
                 dq=dq,
-                finalize=final,
+                finalize=None if recall else final,
                 recipe=recipe,
+                recall=recall,
             )
         except Exception as exc:
             return self._fail_run(run_id, exc, now, "retrain", stage=stage)
@@ -437,12 +448,55 @@ class Healer:
             # Positions in the candidate's rows -> rows of the history, where judge reads.
             result.holdout_index = idx[result.holdout_index]
             out.append((window, result))
+        return out
 
-        def key(item: tuple[Window, TrainResult]) -> tuple[float, float]:
-            m = item[1].metrics
-            return (-float(m.get("f1") or 0.0), -float(m.get("auc") or 0.0))
-
-        return sorted(out, key=key)
+    def _recalled(
+        self, ts: TrainingSet, champion: LoadedModel, limit: int = 2
+    ) -> list[tuple[Window, TrainResult]]:
+        """The versions that served before the champion (newest first, at most `limit`,
+        same features), judged as they are on the same holdout: a concept that comes back
+        is recalled by promoting the model that knew it, instead of being relearned from a
+        few hundred rows. Nothing is refit: the holdout is out of sample for them."""
+        hold = ts.holdout_index
+        pointer = self.registry.pointer() or {}
+        if hold is None:
+            return []
+        names = [v for v in reversed(pointer.get("history", [])) if v != champion.version]
+        out: list[tuple[Window, TrainResult]] = []
+        for version in dict.fromkeys(names):
+            if len(out) >= limit:
+                break
+            try:
+                old = self.registry.load(version)
+            except SelfhealError as exc:  # a broken or foreign artifact is no candidate
+                log.warning("cannot recall %s: %s", version, exc.message)
+                continue
+            same = (
+                old.schema.names == champion.schema.names
+                and old.schema.numeric == champion.schema.numeric
+            )
+            if not same:
+                continue
+            frame = ts.frame.iloc[hold].reset_index(drop=True)
+            p = old.predict_proba(old.schema.frame_to_matrix(frame))
+            metrics = holdout_metrics(ts.y[hold], p, old.threshold)
+            metrics["holdout_rows"] = int(len(hold))
+            metrics["cv_f1"] = old.meta.get("metrics", {}).get("cv_f1")
+            ref, _ = self.registry.reference(version)
+            result = TrainResult(
+                pipeline=old.pipeline,
+                metrics=metrics,
+                threshold=old.threshold,
+                calibrator=old.meta.get("calibrator") or {},
+                reference=ref,
+                reference_scores=p,
+                params=old.meta.get("params") or {},
+                data=old.meta.get("data") or {},
+                holdout_index=np.asarray(hold),
+            )
+            empty = np.empty(0, dtype=np.int64)
+            out.append((Window(f"recall:{version}", empty, None, empty, None), result))
+        return out
 
     def _fail_run(
         self, run_id: int, exc: Exception, now: datetime, what: str, *, stage: str | None = None
@@ -537,12 +591,15 @@ class Healer:
         holdout_from: TrainingSet | None = None,
         finalize: Callable[[], TrainResult] | None = None,
         recipe: dict[str, Any] | None = None,
+        recall: str | None = None,
     ) -> Outcome:
         """Run the four gates on the same holdout for both models and act on the verdict.
 
         `finalize`, when given, builds what is registered once the gates pass (the judged
         recipe refit on its rows plus the holdout); a rejected challenger is registered as
-        judged. `recipe` (windows, holdout, winner) goes to meta.json and `retrain_runs`."""
+        judged. `recipe` (windows, holdout, winner) goes to meta.json and `retrain_runs`.
+        `recall` names an earlier version judged as it is: it is promoted again when the
+        gates pass, and nothing new is registered either way."""
         cfg = self.settings.gate_config()
         if holdout_from is not None:
             # An outside challenger: judge it on the newest labeled live rows.
@@ -608,17 +665,22 @@ class Healer:
         data = {**result.data, "n_reference": ts.n_reference, "n_live": ts.n_live}
         if recipe is not None:
             data["recipe"] = recipe
-        version = self.registry.register(
-            **result.artifacts(),
-            schema=schema,
-            data=data,
-            parent=champion.version,
-            trigger=trigger,
-            reason=reason,
-            status=status,
-            gates=gate_dicts,
-            actor=actor,
-        )
+        if recall is not None:
+            version = recall
+            if status == "candidate":
+                reason = f"{reason} (recalled: {recall} served this concept before)"
+        else:
+            version = self.registry.register(
+                **result.artifacts(),
+                schema=schema,
+                data=data,
+                parent=champion.version,
+                trigger=trigger,
+                reason=reason,
+                status=status,
+                gates=gate_dicts,
+                actor=actor,
+            )
         if status == "rejected":
             return self._reject(run_id, version, gates, trigger, actor, now, recipe=recipe)
         self.registry.promote(
@@ -887,3 +949,10 @@ def _holdout_summary(result: TrainResult) -> dict[str, Any]:
         },
         "holdout_rows": m.get("holdout_rows"),
     }
+
+
+def _candidate_key(item: tuple[Window, TrainResult]) -> tuple[float, float]:
+    """Best first: holdout F1 at the candidate's own threshold (what the statistical gate
+    judges), then AUC; the sort is stable, so ties keep the plan's order."""
+    m = item[1].metrics
+    return (-float(m.get("f1") or 0.0), -float(m.get("auc") or 0.0))

@@ -217,6 +217,11 @@ class Monitor:
             if s.monitor_window_minutes > 0
             else None
         )
+        # Only the version's current stint: after a rollback to it, or a recall, the rows it
+        # served long ago (on another concept) say nothing about how it does now.
+        stint = store.stint_start(conn, version)
+        if stint is not None and (since is None or stint > since):
+            since = stint
         rows = store.recent_predictions(
             conn, limit=s.monitor_window, version=version, since=since, until=iso(now)
         )

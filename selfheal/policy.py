@@ -26,10 +26,11 @@ version's newest rows) logged after the previous run's data cutoff:
    (``awaiting_labels``);
 3. inside the wall-clock cooldown (``cooldown_seconds`` after the start of the newest run
    that trained a challenger, or after an automatic rollback) a retrain still starts when
-   ``R * 2 ** (k - 1)`` new labels have arrived, ``k >= 1`` being the number of runs in a
-   row that trained a challenger and did not promote it (``R`` when the last run promoted):
-   each rejection doubles the evidence the next one needs, so a gap no challenger can
-   close costs O(log n) retrains, not one every ``R`` labels; and either
+   ``min(R * 2 ** (k - 1), window)`` new labels have arrived, ``k >= 1`` being the number
+   of runs in a row that trained a challenger and did not promote it (``R`` when the last
+   run promoted): each rejection doubles the evidence the next one needs, up to a whole
+   monitor window of new labels, so a gap no challenger can close costs one retrain per
+   window of fresh evidence instead of one every ``R`` labels; and either
 
    - the previous run was not promoted (rejected or failed: new evidence may change the
      verdict), unless those labels show the champion performing as expected (live F1 within
@@ -71,6 +72,7 @@ class PolicyConfig:
     min_labels: int = 200
     cooldown_seconds: float = 3600.0
     min_new_labels: int = 200
+    window: int = 1000  # the monitor window: new labels are counted in it
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,7 @@ def decide(obs: Observation, state: PolicyState, cfg: PolicyConfig) -> Decision:
     anchors = [t for t in (state.last_trained_at, state.last_rollback_at) if t is not None]
     # Each run in a row that could not beat the champion doubles the evidence needed.
     needed = cfg.min_new_labels * 2 ** max(0, min(state.unpromoted_streak, 20) - 1)
+    needed = min(needed, max(cfg.window, cfg.min_new_labels))
     enough = new is None or new >= needed
     if anchors:
         left = cfg.cooldown_seconds - (state.now - max(anchors)).total_seconds()

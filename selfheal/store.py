@@ -192,6 +192,19 @@ def set_run_progress(
     )
 
 
+def stint_start(conn: sqlite3.Connection, version: str) -> str | None:
+    """When `version` last became production (its newest promoted or rolled_back event),
+    or None when no event says so. Rows it served before that belong to an earlier stint
+    (a recalled or rolled-back-to version served an older concept then). Indexed by
+    version: nothing grows with history."""
+    row = conn.execute(
+        "SELECT MAX(created_at) FROM model_events WHERE version = ?"
+        " AND event IN ('promoted', 'rolled_back')",
+        (version,),
+    ).fetchone()
+    return row[0] if row and row[0] else None
+
+
 def policy_history(conn: sqlite3.Connection) -> dict[str, Any]:
     """What the cooldown rule reads (docs/evaluation_gates.md): the newest finished run
     (with its data cutoff), the start of the newest run that trained a challenger, and the

@@ -125,6 +125,16 @@ def holdout_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str,
     return m
 
 
+def baseline_rows(n: int) -> int:
+    """How many of the newest `n` time-ordered rows give a refit model's cross-validated F1
+    (the labeled-F1 trigger's baseline) and its calibrator: the newest quarter, but at least
+    500 when there are that many. A quarter of a 300-row window is 75 rows, whose F1 moves
+    by +-0.1 on its own: as a baseline it fired the trigger on noise. (The threshold is
+    still tuned on the newest quarter: a larger, older stretch set it for a label rate that
+    had passed, and the consistency gate refused the challenger.)"""
+    return min(n, max(n // 4, 500))
+
+
 def best_f1_threshold(y: np.ndarray, p: np.ndarray, max_rate_gap: float = 0.15) -> float:
     """The threshold maximising F1 on (y, p), searched over the distinct scores.
 
@@ -303,8 +313,9 @@ def refit(
     `frame` is time-ordered (oldest first). The holdout metrics stay those of `judged`
     (the candidate the gates saw: honest, out of sample); the refit model gets its own
     threshold, cross-validated F1 and calibrator from out-of-fold scores (10 folds up to
-    2,000 rows, 5 above) of the newest quarter of its rows (the distribution it will meet
-    next), and its drift reference is its newest `REFERENCE_ROWS` rows with their
+    2,000 rows, 5 above): the threshold on the newest quarter of its rows (the distribution
+    it will meet next), cross-validated F1 and calibrator on the newest `baseline_rows`; its
+    drift reference is its newest `REFERENCE_ROWS` rows with their
     out-of-fold scores, so drift is measured against what it learned rather than against
     history it was told to forget.
 
@@ -335,11 +346,12 @@ def refit(
         X, y, all_idx, schema, classifier=classifier, seed=seed, weights=weights, folds=folds
     )
     newest = slice(n * 3 // 4, None)
+    base = slice(n - baseline_rows(n), None)
     threshold = judged.threshold
     cv_f1 = judged.metrics.get("cv_f1")
     if oof is not None and len(np.unique(y[newest])) == 2:
         threshold = best_f1_threshold(y[newest], oof[newest], max_rate_gap)
-        cv_f1 = labeled_metrics(y[newest], oof[newest], threshold=threshold).f1
+        cv_f1 = labeled_metrics(y[base], oof[base], threshold=threshold).f1
     pipe = build_pipeline(schema, classifier, seed)
     fit_kw = {} if weights is None else {"clf__sample_weight": weights}
     t0 = time.monotonic()
@@ -348,7 +360,7 @@ def refit(
     ref_idx = all_idx[-REFERENCE_ROWS:]
     if oof is not None and len(np.unique(y[newest])) == 2:
         ref_scores = oof[ref_idx]
-        calibrator = fit_calibrator(oof[newest], y[newest]).to_dict()
+        calibrator = fit_calibrator(oof[base], y[base]).to_dict()
     else:  # too few rows for folds: the judged candidate's holdout scores stand in
         ref_scores = judged.reference_scores
         calibrator = judged.calibrator

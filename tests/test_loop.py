@@ -198,11 +198,10 @@ def test_promoted_model_that_does_worse_live_is_rolled_back(loop: Service) -> No
     rollback = next(e for e in event if e["event"] == "rolled_back")
     assert rollback["actor"] == "monitor" and "probation" in rollback["reason"]
     assert loop.registry.shadow() is None
-    # The restored model's window still holds the rows of the retrain just undone, and the
-    # labels the rolled-back model collected are no evidence about it: the cooldown holds.
+    # The restored model's window starts at the rollback: the rows it served before its
+    # first stint ended (the evidence of the retrain just undone) are not evidence again.
     stale = loop.monitor.run_once(now=clock.tick())
-    assert stale["trigger"] == "labeled_f1" and stale["decision"] == "cooldown"
-    assert "200 more labels" in stale["decision_reason"]
+    assert stale["n_window"] == 0 and stale["trigger"] is None and stale["decision"] == "none"
     # A labeled collapse on new evidence (the concept came back) retrains at once, inside
     # the cooldown: a recurring concept heals.
     send(loop, datasets.generate(1000, seed=34, drift="concept"))

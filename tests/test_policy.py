@@ -169,6 +169,8 @@ def test_each_rejection_in_a_row_doubles_the_evidence_the_next_run_needs() -> No
     assert action(1, 200) == "retrain"
     assert action(2, 399) == "cooldown" and action(2, 400) == "retrain"
     assert action(3, 799) == "cooldown" and action(3, 800) == "retrain"
+    assert action(4, 999) == "cooldown" and action(4, 1000) == "retrain"  # capped: a window
+    assert action(9, 1000) == "retrain"
     last = run("rejected", minutes_ago=5, labels_since=500)
     st = state(last_run=last, last_trained_at=anchor, unpromoted_streak=3)
     assert "300 more labels (3 runs in a row rejected)" in decide(COLLAPSE, st, CFG).reason
