@@ -44,7 +44,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="VALUE",
         help="the target value that means the positive class (e.g. bad)",
     )
-    t.add_argument("--schema", metavar="JSON", help="declared schema: hard bounds and levels")
+    t.add_argument(
+        "--schema",
+        metavar="JSON",
+        help="declared schema: hard bounds and levels of some or all columns",
+    )
+    t.add_argument(
+        "--categorical",
+        metavar="COL",
+        action="append",
+        default=[],
+        help="train column COL of --data as a category (codes, zip codes); repeatable",
+    )
     t.add_argument("--classifier", choices=("hgb", "logreg"), help="default: SELFHEAL_CLASSIFIER")
     t.add_argument("--seed", type=int, help="default: SELFHEAL_SEED")
     t.add_argument("--rows", type=int, help="synthetic rows when no --data")
@@ -276,6 +287,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             target=args.target,
             positive=args.positive,
             schema_path=args.schema,
+            categorical=args.categorical,
             classifier=args.classifier,
             seed=args.seed,
             rows=args.rows,
@@ -283,13 +295,21 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             reason=args.reason,
             challenge=args.challenge,
         )
+        from selfheal.schema import describe
+
+        for note in trained.notes:
+            sys.stderr.write(f"selfheal: warning: {note}\n")
         m = trained.metrics
         print(
             f"trained: F1 {m['f1']:.3f}, AUC {_fmt(m.get('auc'))}, Brier {m['brier']:.3f} "
             f"on {m['holdout_rows']} holdout rows"
         )
+        features = [f"features ({len(trained.schema.features)}):"] + [
+            f"  {line}" for line in describe(trained.schema)
+        ]
         if trained.outcome is not None:
             _print_outcome(trained.outcome)
+            print("\n".join(features))
             return EXIT_OK if trained.outcome.status == "promoted" else EXIT_FAILED
         print(
             f"registered {trained.version}"
@@ -299,6 +319,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
                 else f"; promote it with `selfheal promote {trained.version}`"
             )
         )
+        print("\n".join(features))
     finally:
         home.close()
     return EXIT_OK

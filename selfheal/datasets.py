@@ -33,14 +33,19 @@ Drift injectors
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+import io
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from selfheal import values
 from selfheal.errors import DataError
-from selfheal.schema import NUMERIC, Feature, FeatureSchema
+from selfheal.schema import CATEGORICAL, NUMERIC, Feature, FeatureSchema
 
 FEATURES = ("age", "income", "credit_score", "employment_years")
 TARGET = "default"
@@ -142,13 +147,42 @@ class LoadedData:
     target: str
     positive: str | None
     source: str
+    formats: dict[str, dict[str, Any]] = field(default_factory=dict)  # numeric: decimal, unit
+    notes: tuple[str, ...] = ()  # warnings to show the person training
 
 
-_TRUE = {"true", "yes", "y", "t"}
-_FALSE = {"false", "no", "n", "f"}
+_TRUE = set(values.TRUE_WORDS)
+_FALSE = set(values.FALSE_WORDS)
+_LOOKS_NUMERIC = 0.9  # share of a text column's values that are numbers: refuse, not guess
+_ID_LIKE = 0.9  # distinct values per row of a text column above which `train` warns
+MAX_MAGNITUDE = 1e100  # larger numbers are refused (`_check_magnitude`)
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    """UTF-8 (with or without a BOM) or UTF-16 with a BOM; anything else is refused."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError:
+            raise DataError(
+                f"data file {path} starts like UTF-16 text but is not; save it as CSV UTF-8"
+            ) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"data file {path} is not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}, "
+            "probably Latin-1 or Windows-1252); save it as CSV UTF-8"
+        ) from None
 
 
 def read_csv(path: Path | str) -> pd.DataFrame:
+    """A user's CSV as text: every cell a stripped string, or None when missing.
+
+    The header is checked as written (before pandas renames a repeated name), and types are
+    decided later, per column, by `load_frame`.
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(
@@ -157,37 +191,90 @@ def read_csv(path: Path | str) -> pd.DataFrame:
     if path.is_dir():
         raise DataError(f"data file {path} is a folder; pass a CSV file", code="invalid_data")
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            sample = fh.read(64 * 1024)
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read data file {path}: {exc.strerror}") from None
+    text = _decode(path, raw)
+    if text.startswith("\ufeff"):  # a BOM written twice (by an editor and the encoder)
+        text = text[1:]
+    if "\x00" in text:
+        raise DataError(f"data file {path} holds NUL bytes: it is not a text CSV; export a CSV")
+    if "\r" in text and "\n" not in text:  # classic Mac line ends
+        text = text.replace("\r", "\n")
+    first, _, rest = text.partition("\n")
+    if len(first.strip()) == 5 and first.strip().lower().startswith("sep="):
+        sep, text = first.strip()[4], rest  # Excel's "sep=;" line names the separator
+    else:
         try:
-            sep = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+            sep = csv.Sniffer().sniff(text[: 64 * 1024], delimiters=",;\t|").delimiter
         except csv.Error:
             sep = ","
-        frame = pd.read_csv(
-            path,
-            sep=sep,
-            encoding="utf-8-sig",
-            skipinitialspace=True,
-            na_values=["", "?", "NA", "N/A", "NaN", "nan", "null", "NULL"],
-            keep_default_na=False,
-        )
-    except UnicodeDecodeError:
-        raise DataError(f"data file {path} is not UTF-8 text; save it as UTF-8 CSV") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"cannot parse {path} as CSV: {first}") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    if frame.empty:
+    reader = csv.reader(io.StringIO(text), delimiter=sep, skipinitialspace=True, strict=False)
+    try:
+        header = next(reader, None)
+        if not header or not any(h.strip() for h in header):
+            raise DataError(f"data file {path} has no header row; add one naming the columns")
+        names = [h.strip() for h in header]
+        rows: list[list[str]] = []
+        lines: list[int] = []  # each row's last physical line, for messages
+        for row in reader:
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue  # a blank line
+            if len(row) > len(names):
+                raise DataError(
+                    f"line {reader.line_num} of {path} has {len(row)} fields but the header "
+                    f"{len(names)}; quote values that contain the separator {sep!r}"
+                )
+            rows.append(row + [""] * (len(names) - len(row)))
+            lines.append(reader.line_num)
+    except csv.Error as exc:
+        raise DataError(
+            f"cannot parse {path} as CSV: {exc} (line {reader.line_num}); check its quotes"
+        ) from None
+    if not rows:
         raise DataError(f"data file {path} has no data rows")
-    dup = frame.columns[frame.columns.duplicated()].tolist()
-    if dup:
-        raise DataError(f"data file {path} has duplicate column names {dup}; rename them")
-    # Object columns holding strings are categorical; strip stray whitespace in their values.
+    frame = pd.DataFrame(rows, dtype=object)
+    frame.columns = pd.RangeIndex(len(names))
+    for i, name in enumerate(names):
+        if not name and all(values.is_missing(v) for v in frame[i]):
+            frame = frame.drop(columns=[i])  # a spreadsheet's trailing separators
+        elif not name:
+            raise DataError(
+                f"column {i + 1} of {path} has no name in the header; name it or delete it",
+                code="invalid_header",
+            )
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if not name:
+            continue
+        if name in seen:
+            raise DataError(
+                f"data file {path} has the column name {name!r} twice (columns "
+                f"{seen[name] + 1} and {i + 1}); rename or delete one",
+                code="duplicate_column",
+            )
+        seen[name] = i
+    frame.columns = [names[i] for i in frame.columns]
     for c in frame.columns:
-        if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c]):
-            frame[c] = frame[c].map(lambda v: v.strip() if isinstance(v, str) else v)
-            frame[c] = frame[c].astype(object).where(frame[c].notna(), None)
+        frame[c] = pd.Series(_cells(frame[c].tolist()), dtype=object, index=frame.index)
+    frame.attrs["sep"] = sep  # the decimal mark to try first depends on it (values.py)
+    frame.attrs["lines"] = lines
     return frame
+
+
+def _cells(cells: list[Any]) -> list[Any]:
+    """Strip text and turn the missing markers into None; other objects pass unchanged."""
+    out: list[Any] = []
+    for v in cells:
+        if isinstance(v, str):
+            out.append(None if values.is_missing(v) else v.strip())
+        elif v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
+            out.append(None)
+        elif isinstance(v, (bool, np.bool_)):
+            out.append("True" if v else "False")
+        else:
+            out.append(v)
+    return out
 
 
 def encode_target(
@@ -238,10 +325,20 @@ def load_csv(
     target: str,
     positive: str | None = None,
     schema: FeatureSchema | None = None,
+    categorical: Iterable[str] = (),
 ) -> LoadedData:
-    """Read a user's CSV: features (numeric and categorical) plus a binary target."""
+    """Read a user's CSV: features (numeric and categorical) plus a binary target.
+
+    `schema` declares some or all features (the others are inferred); `categorical` names
+    columns to train as categories whatever they look like (codes, zip codes...).
+    """
     return load_frame(
-        read_csv(path), target=target, positive=positive, schema=schema, source=str(path)
+        read_csv(path),
+        target=target,
+        positive=positive,
+        schema=schema,
+        categorical=categorical,
+        source=str(path),
     )
 
 
@@ -251,18 +348,44 @@ def load_frame(
     target: str,
     positive: str | None = None,
     schema: FeatureSchema | None = None,
+    categorical: Iterable[str] = (),
     source: str = "the data",
 ) -> LoadedData:
     """`load_csv`'s checks and types for a table already in memory (e.g. `read_csv`'s).
 
-    `source` names the data in error messages (the CSV path for `load_csv`).
+    Every column but the target is a feature. Its type is the declared one (`schema`,
+    `categorical`), else numeric when every value is a number as `values` reads them, else
+    categorical. Refused before any fitting, each with a one-line `DataError` naming the
+    column: a column that is empty in every row (`empty_column`) or holds one value
+    (`constant_column`: the retrain gate refuses constant columns, so a model trained on one
+    could never be replaced), a text column whose values are nearly all numbers
+    (`looks_numeric`), and a declared numeric column with text in it. `source` names the
+    data in error messages (the CSV path for `load_csv`).
     """
     if target not in frame.columns:
         raise DataError(
             f"target column {target!r} is not in {source}; its columns are {list(frame.columns)}",
             code="invalid_target",
         )
-    y, pos = encode_target(frame[target], name=target, positive=positive)
+    cats = list(dict.fromkeys(categorical))
+    for name in cats:
+        if name == target:
+            raise DataError(
+                f"--categorical {name!r} names the target; it is always a label",
+                code="invalid_arguments",
+            )
+        if name not in frame.columns:
+            raise DataError(
+                f"--categorical {name!r} is not a column of {source}; its columns are "
+                f"{list(frame.columns)}",
+                code="invalid_arguments",
+            )
+        if schema is not None and name in schema.names and schema[name].kind == NUMERIC:
+            raise DataError(
+                f"--categorical {name!r} contradicts the schema, which declares it numeric; "
+                "drop one of the two",
+                code="invalid_arguments",
+            )
     if schema is not None:
         missing = [n for n in schema.names if n not in frame.columns]
         if missing:
@@ -271,16 +394,216 @@ def load_frame(
                 f"are {list(frame.columns)}",
                 code="invalid_data",
             )
-        features = frame[schema.names].copy()
-    else:
-        features = frame.drop(columns=[target])
+        if target in schema.names:
+            raise DataError(
+                f"the schema declares the target {target!r} as a feature; remove it from "
+                '"features"',
+                code="invalid_data",
+            )
+    y, pos = encode_target(frame[target], name=target, positive=positive)
+    features = frame.drop(columns=[target])
     if features.shape[1] == 0:
         raise DataError(f"{source} has no feature columns besides the target {target!r}")
+    sep = frame.attrs.get("sep")
+    lines = frame.attrs.get("lines")
+    if lines is None or len(lines) != len(frame):  # a frame built or sliced in memory
+        lines = list(range(2, len(frame) + 2))
+    formats: dict[str, dict[str, Any]] = {}
+    notes: list[str] = []
+    out: dict[str, pd.Series] = {}
     for c in features.columns:
-        if pd.api.types.is_bool_dtype(features[c]):
-            features[c] = features[c].map({True: "True", False: "False"}).astype(object)
-        elif features[c].dtype.kind not in "biuf":
-            features[c] = features[c].astype(object).where(features[c].notna(), None)
+        declared = schema[c].kind if schema is not None and c in schema.names else None
+        kind = CATEGORICAL if c in cats else declared
+        col, fmt, note = _type_column(str(c), features[c], kind, sep, lines)
+        out[c] = col
+        if fmt is not None:
+            formats[str(c)] = fmt
+        if note:
+            notes.append(note)
+    typed = pd.DataFrame(out)  # every column has a fresh 0..n-1 index
     return LoadedData(
-        features=features.reset_index(drop=True), y=y, target=target, positive=pos, source=source
+        features=typed,
+        y=y,
+        target=target,
+        positive=pos,
+        source=source,
+        formats=formats,
+        notes=tuple(notes),
     )
+
+
+def _lines(mask: np.ndarray, lines: Sequence[int], limit: int = 3) -> str:
+    rows = np.flatnonzero(mask)
+    shown = ", ".join(str(lines[int(r)]) for r in rows[:limit])
+    return f"CSV line{'s' if rows.size > 1 else ''} {shown}{' ...' if rows.size > limit else ''}"
+
+
+def _type_column(
+    name: str, col: pd.Series, kind: str | None, sep: str | None, lines: Sequence[int]
+) -> tuple[pd.Series, dict[str, Any] | None, str | None]:
+    """One feature column typed: `(column, numeric format or None, note for the person)`."""
+    if pd.api.types.is_bool_dtype(col):
+        col = col.map({True: "True", False: "False"}).astype(object)
+    elif col.dtype.kind in "biuf" and kind != CATEGORICAL:
+        typed = col.astype(float).reset_index(drop=True)
+        _check_magnitude(name, typed, lines)
+        _check_spread(name, typed)
+        return typed, None, None
+    cells = _cells(col.tolist())
+    present = np.array([v is not None for v in cells], dtype=bool)
+    if not present.any():
+        raise DataError(
+            f"column {name!r} is empty in every row; delete the column (a model cannot learn "
+            "from it)",
+            code="empty_column",
+        )
+    if kind != CATEGORICAL:
+        parsed = _parse_numbers(name, cells, present, kind, sep, lines)
+        if parsed is not None:
+            series, fmt = parsed
+            _check_magnitude(name, series, lines)
+            _check_spread(name, series)
+            return series, fmt, None
+    text = [None if v is None else _text(v) for v in cells]
+    seen = {v for v in text if v is not None}
+    if values.canonical_bool(seen):
+        text = [None if v is None else v.capitalize() for v in text]
+    series = pd.Series(text, dtype=object)
+    _check_spread(name, series)
+    n = int(present.sum())
+    note = None
+    if kind is None and n >= 20 and len(seen) >= _ID_LIKE * n:
+        note = (
+            f"column {name!r} is text with {len(seen):,} distinct values in {n:,} rows: an id "
+            "or free text cannot generalise, delete it; if it holds numbers, see the README's "
+            "CSV section for the formats read as numbers"
+        )
+    return series, None, note
+
+
+def _text(v: Any) -> str:
+    """A categorical value as text: integral numbers without a trailing `.0`."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _parse_numbers(
+    name: str,
+    cells: list[Any],
+    present: np.ndarray,
+    kind: str | None,
+    sep: str | None,
+    lines: Sequence[int],
+) -> tuple[pd.Series, dict[str, Any]] | None:
+    """The column as floats under the first decimal mark that reads every value, or None
+    for a text column; refuses a column that is numeric in all but a few values."""
+    texts = [v if isinstance(v, str) else None for v in cells]
+    others = [
+        i for i, v in enumerate(cells) if v is not None and not isinstance(v, str)
+    ]  # numbers already typed (a frame built in memory)
+    best: tuple[int, str, np.ndarray] | None = None
+    readable = np.zeros(len(cells), dtype=bool)
+    for dec in values.decimal_order(sep):
+        x = np.full(len(cells), np.nan)
+        ok = ~present.copy()
+        units: dict[str, np.ndarray] = {}
+        cache: dict[str, tuple[float, str | None] | None] = {}
+        for i, t in enumerate(texts):
+            if t is None:
+                continue
+            if t not in cache:
+                cache[t] = values.parse_number(t, dec)
+            got = cache[t]
+            if got is not None:
+                x[i], ok[i] = got[0], True
+                if got[1] is not None:
+                    units.setdefault(got[1], np.zeros(len(cells), dtype=bool))[i] = True
+        for i in others:
+            v = cells[i]
+            if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(
+                v, (bool, np.bool_)
+            ):
+                x[i], ok[i] = float(v), math.isfinite(float(v))
+        readable |= ok & present
+        if ok.all() and len(units) <= 1:
+            unit = next(iter(units), None)
+            fmt = {"decimal": dec, "unit": unit}
+            return pd.Series(x, dtype=float), fmt
+        if ok.all():
+            (a, rows_a), (b, rows_b) = list(units.items())[:2]
+            raise DataError(
+                f"column {name!r} looks numeric but mixes the units {a!r} "
+                f"({_lines(rows_a, lines)}) and {b!r} ({_lines(rows_b, lines)}); convert its "
+                "values to one unit",
+                code="looks_numeric",
+            )
+        n_ok = int((ok & present).sum())
+        if best is None or n_ok > best[0]:
+            best = (n_ok, dec, ok)
+    assert best is not None
+    n_ok, dec, ok = best
+    n = int(present.sum())
+    bad = present & ~ok
+    example = next(texts[i] or str(cells[i]) for i in np.flatnonzero(bad))
+    if kind == NUMERIC:
+        raise DataError(
+            f"column {name!r} is declared numeric but {int(bad.sum())} of {n} values are not "
+            f"numbers, e.g. {example!r} ({_lines(bad, lines)}); correct or empty those cells",
+            code="looks_numeric",
+        )
+    if readable[present].all():
+        raise DataError(
+            f"column {name!r} looks numeric but mixes decimal marks ('.' and ','), e.g. "
+            f"{example!r} ({_lines(bad, lines)}); write every value with the same decimal mark",
+            code="looks_numeric",
+        )
+    if n_ok >= _LOOKS_NUMERIC * n:
+        raise DataError(
+            f"column {name!r} looks numeric ({n_ok} of {n} values are numbers) but "
+            f"{int(bad.sum())} are not, e.g. {example!r} ({_lines(bad, lines)}); correct or empty "
+            f"those cells, or pass --categorical {name} to train it as a category",
+            code="looks_numeric",
+        )
+    return None
+
+
+def _check_magnitude(name: str, x: pd.Series, lines: Sequence[int]) -> None:
+    """Numbers beyond +-MAX_MAGNITUDE overflow the squares that standardising and the drift
+    statistics take (1e300 squared is inf), so they are refused rather than trained on."""
+    big = np.abs(x.to_numpy(dtype=float, na_value=np.nan)) > MAX_MAGNITUDE
+    if big.any():
+        example = float(x[np.flatnonzero(big)[0]])
+        raise DataError(
+            f"column {name!r} has {int(big.sum())} value(s) beyond +-{MAX_MAGNITUDE:.0e}, e.g. "
+            f"{example:g} ({_lines(big, lines)}); rescale the column (e.g. to thousands, or its "
+            "logarithm)",
+            code="invalid_data",
+        )
+
+
+def _check_spread(name: str, col: pd.Series) -> None:
+    """The data-quality gate's rule at the training end: no all-empty, no constant column."""
+    present = col.dropna()
+    if present.empty:
+        raise DataError(
+            f"column {name!r} is empty in every row; delete the column (a model cannot learn "
+            "from it)",
+            code="empty_column",
+        )
+    distinct = present.unique()
+    if len(distinct) == 1:
+        raise DataError(
+            f"column {name!r} holds the single value {_value(distinct[0])} in every "
+            f"non-empty row; delete the column: it cannot inform the model, and the retrain "
+            "gate refuses constant columns, so the model could never be replaced",
+            code="constant_column",
+        )
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return repr(int(v))
+    return repr(v)

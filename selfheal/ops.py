@@ -8,8 +8,8 @@ connection; the server passes its writer instead so that it stays the only write
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,7 @@ class Trained:
     promoted: bool
     schema: FeatureSchema
     outcome: Any = None  # the gates' verdict when trained with challenge=True
+    notes: tuple[str, ...] = ()  # warnings about the data, for the person training
 
 
 def train_version(
@@ -78,6 +79,7 @@ def train_version(
     target: str | None = None,
     positive: str | None = None,
     schema_path: Path | str | None = None,
+    categorical: Sequence[str] = (),
     classifier: str | None = None,
     seed: int | None = None,
     rows: int | None = None,
@@ -87,19 +89,37 @@ def train_version(
     trigger: str = "manual",
     challenge: bool = False,
 ) -> Trained:
-    """Train on a CSV (or fresh synthetic credit data), register, optionally promote."""
+    """Train on a CSV (or fresh synthetic credit data), register, optionally promote.
+
+    With a CSV, `schema_path` may declare some of its columns (the others are inferred) and
+    `categorical` names columns to train as categories (see `datasets.load_frame`)."""
     s = home.settings
     seed = s.seed if seed is None else seed
     declared = FeatureSchema.from_file(schema_path) if schema_path else None
+    notes: tuple[str, ...] = ()
     if data is None:
-        if target is not None or positive is not None:
+        if target is not None or positive is not None or categorical:
             from selfheal.errors import DataError
 
-            raise DataError("--target and --positive need --data CSV", code="invalid_arguments")
+            raise DataError(
+                "--target, --positive and --categorical need --data CSV",
+                code="invalid_arguments",
+            )
         frame = datasets.generate(rows or s.bootstrap_rows, seed=seed)
         y = frame.pop(datasets.TARGET).to_numpy()
         declared = declared or datasets.CREDIT_SCHEMA
-        schema = infer_schema(frame, target=datasets.TARGET, declared=declared)
+        unknown = [n for n in declared.names if n not in frame.columns]
+        if unknown:
+            from selfheal.errors import DataError
+
+            raise DataError(
+                f"column(s) {unknown} of the schema are not in the synthetic credit data; its "
+                f"columns are {list(frame.columns)} (pass --data CSV for your own)",
+                code="invalid_data",
+            )
+        schema = infer_schema(
+            frame, target=datasets.TARGET, declared=declared, names=list(frame.columns)
+        )
         source = f"synthetic credit data, seed {seed}"
     else:
         if target is None:
@@ -108,11 +128,21 @@ def train_version(
             raise DataError(
                 "--data needs --target COLUMN naming the label column", code="invalid_arguments"
             )
-        loaded = datasets.load_csv(data, target=target, positive=positive, schema=declared)
+        loaded = datasets.load_csv(
+            data, target=target, positive=positive, schema=declared, categorical=categorical
+        )
         frame, y = loaded.features, loaded.y
-        schema = infer_schema(frame, target=target, positive=loaded.positive, declared=declared)
+        schema = infer_schema(
+            frame,
+            target=target,
+            positive=loaded.positive,
+            declared=declared,
+            names=list(frame.columns),
+            formats=loaded.formats,
+        )
         source = str(data)
-    return train_frame(
+        notes = loaded.notes
+    trained = train_frame(
         home,
         frame,
         y,
@@ -126,6 +156,7 @@ def train_version(
         trigger=trigger,
         challenge=challenge,
     )
+    return replace(trained, notes=notes)
 
 
 def train_frame(

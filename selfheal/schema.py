@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from selfheal import values as _values
 from selfheal.errors import DataError, ValidationError
 
 NUMERIC = "numeric"
@@ -52,6 +53,8 @@ class Feature:
     levels: tuple[str, ...] = ()  # categorical: declared or seen levels
     closed: bool = False  # categorical: unknown levels rejected (only when declared)
     nullable: bool = False  # null accepted (imputed by the model pipeline)
+    decimal: str = "."  # numeric: the decimal mark of numbers sent as text (values.py)
+    unit: str | None = None  # numeric: the one unit ($, %, EUR...) text values may carry
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -80,6 +83,8 @@ class Feature:
             "levels",
             "closed",
             "nullable",
+            "decimal",
+            "unit",
             "name",
         }
         extra = sorted(set(d) - allowed)
@@ -105,6 +110,12 @@ class Feature:
             raise DataError(f"{where}: numeric feature {name!r} cannot have levels")
         if kind == CATEGORICAL and closed and not levels:
             raise DataError(f"{where}: {name!r} is closed but declares no levels")
+        decimal = d.get("decimal", ".")
+        if decimal not in _values.DECIMALS:
+            raise DataError(f'{where}: {name}.decimal must be "." or ",", got {decimal!r}')
+        unit = d.get("unit")
+        if unit is not None and not isinstance(unit, str):
+            raise DataError(f"{where}: {name}.unit must be a string or null, got {unit!r}")
         lo, hi = num("min"), num("max")
         if lo is not None and hi is not None and lo > hi:
             raise DataError(f"{where}: {name}.min ({lo}) is greater than max ({hi})")
@@ -118,6 +129,8 @@ class Feature:
             levels=tuple(levels),
             closed=closed,
             nullable=bool(d.get("nullable", False)),
+            decimal=decimal,
+            unit=unit,
         )
 
 
@@ -236,7 +249,7 @@ class FeatureSchema:
                     _problem(f.name, MISSING, f"field {f.name!r} is required ({f.kind})")
                 )
                 continue
-            v = record[f.name]
+            v = _normalise(f, record[f.name])
             if v is None:
                 if f.nullable:
                     values.append(None)
@@ -251,6 +264,16 @@ class FeatureSchema:
                     )
                 continue
             if f.kind == NUMERIC:
+                if isinstance(v, _OtherUnit):
+                    problems.append(
+                        _problem(
+                            f.name,
+                            WRONG_TYPE,
+                            f"field {f.name!r} is {_short(v.text)}, in {v.unit!r}; the model "
+                            f"was trained on values in {f.unit!r}",
+                        )
+                    )
+                    continue
                 if isinstance(v, bool) or not isinstance(v, (int, float)):
                     problems.append(
                         _problem(
@@ -460,17 +483,25 @@ def infer_schema(
     target: str,
     positive: str | None = None,
     declared: FeatureSchema | None = None,
+    names: Sequence[str] | None = None,
+    formats: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> FeatureSchema:
     """Types, levels and soft ranges from training data; hard bounds only from `declared`.
 
     With a declared schema, its features (and their hard bounds / closed levels) are kept and
     soft ranges are filled in from the data. Without one, every column is a feature.
+    `names` lists the features explicitly (in order): declared ones keep their declaration,
+    the others are inferred from their dtype, so a schema may declare only some columns.
+    `formats` gives numeric columns' `decimal` and `unit` as the CSV wrote them.
     """
     feats: list[Feature] = []
-    names = declared.names if declared else [c for c in frame.columns if c != target]
+    if names is None:
+        names = declared.names if declared else [c for c in frame.columns if c != target]
+    known = set(declared.names) if declared else set()
+    formats = formats or {}
     for name in names:
         col = frame[name]
-        base = declared[name] if declared else None
+        base = declared[name] if declared and name in known else None
         nullable = bool(col.isna().any()) or (base.nullable if base else False)
         if base is not None:
             kind = base.kind
@@ -481,6 +512,7 @@ def infer_schema(
         if kind == NUMERIC:
             x = col.to_numpy(dtype=float, na_value=np.nan)
             x = x[np.isfinite(x)]
+            fmt = formats.get(name) or {}
             feats.append(
                 Feature(
                     name=name,
@@ -490,6 +522,8 @@ def infer_schema(
                     soft_min=float(x.min()) if x.size else None,
                     soft_max=float(x.max()) if x.size else None,
                     nullable=nullable,
+                    decimal=str(fmt.get("decimal") or (base.decimal if base else ".")),
+                    unit=fmt.get("unit", base.unit if base else None),
                 )
             )
         else:
@@ -508,6 +542,73 @@ def infer_schema(
                 )
             )
     return FeatureSchema(features=tuple(feats), target=target, positive=positive)
+
+
+def describe(schema: FeatureSchema) -> list[str]:
+    """One line per feature: name, type, nullability and bounds (what `train` prints)."""
+    width = max(len(n) for n in schema.names)
+    lines = []
+    for f in schema.features:
+        parts = [f"{f.name:<{width}}", f"{f.kind:<11}", "nullable" if f.nullable else "required"]
+        if f.kind == NUMERIC:
+            hard = (
+                "no hard bounds"
+                if f.min is None and f.max is None
+                else f"hard bounds [{_bound(f.min)}, {_bound(f.max)}]"
+            )
+            parts.append(f"{hard}, training range [{_bound(f.soft_min)}, {_bound(f.soft_max)}]")
+            if f.decimal != "." or f.unit:
+                parts.append(
+                    f"written with decimal {f.decimal!r}" + (f", unit {f.unit!r}" if f.unit else "")
+                )
+        else:
+            shown = ", ".join(f.levels[:8]) + (" ..." if len(f.levels) > 8 else "")
+            kind = "declared (closed)" if f.closed else "seen"
+            parts.append(f"{len(f.levels)} {kind} level(s): {shown}")
+        lines.append("  ".join(parts))
+    return lines
+
+
+def _bound(x: float | None) -> str:
+    return "-" if x is None else _num(x)
+
+
+@dataclass(frozen=True)
+class _OtherUnit:
+    text: str
+    unit: str
+
+
+def _normalise(f: Feature, v: Any) -> Any:
+    """A live value read as the training CSV's cells are (values.py): missing markers are
+    null, numbers written as text are numbers, text is stripped, and a categorical feature
+    whose levels are integer codes or a yes/no pair takes JSON numbers or booleans."""
+    if isinstance(v, str):
+        if _values.is_missing(v):
+            return None
+        if f.kind == NUMERIC:
+            parsed = _values.parse_number(v, f.decimal)
+            if parsed is None:
+                return v
+            x, unit = parsed
+            if unit is not None and f.unit is not None and unit != f.unit:
+                return _OtherUnit(v, unit)
+            return x
+        text = v.strip()
+        if f.levels and _values.canonical_bool(f.levels) and _values.canonical_bool([text]):
+            return text.capitalize()
+        return text
+    if f.kind == CATEGORICAL and f.levels:
+        if isinstance(v, bool):
+            return _values.bool_level(f.levels, v) or v
+        if (
+            isinstance(v, (int, float))
+            and all(_values.is_integer_code(lv) for lv in f.levels)
+            and math.isfinite(v)
+            and float(v).is_integer()
+        ):
+            return str(int(v))
+    return v
 
 
 def _problem(field_name: str | None, problem: str, message: str) -> dict[str, Any]:
