@@ -19,7 +19,7 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from selfheal import metrics as metrics_module
-from selfheal import store
+from selfheal import ops, store
 from selfheal.db import iso
 from selfheal.errors import (
     ConflictError,
@@ -642,6 +642,13 @@ def create_app(service: Service) -> Flask:
             actor="api",
             force=data.get("force") is True,
         )
+        ops.end_probation_by_hand(
+            service.registry,
+            service.writer.write,
+            service.read_conn(),
+            event="promoted",
+            actor="api",
+        )
         service.models.refresh(force=True)
         return ok(
             {
@@ -657,6 +664,13 @@ def create_app(service: Service) -> Flask:
         data = admin_body({"to", "reason"})
         ptr = service.registry.rollback(
             to=data.get("to"), reason=data.get("reason") or "", actor="api"
+        )
+        ops.end_probation_by_hand(
+            service.registry,
+            service.writer.write,
+            service.read_conn(),
+            event="rolled_back",
+            actor="api",
         )
         service.models.refresh(force=True)
         return ok(

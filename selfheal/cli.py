@@ -339,9 +339,18 @@ def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
     try:
         ptr = home.registry.promote(args.version, reason=args.reason, actor="cli", force=args.force)
         print(f"promoted {ptr['version']} (previous: {ptr['previous'] or 'none'})")
+        _say_probation_ended(home, "promoted")
     finally:
         home.close()
     return EXIT_OK
+
+
+def _say_probation_ended(home: Any, event: str) -> None:
+    from selfheal.ops import end_probation_by_hand
+
+    ended = end_probation_by_hand(home.registry, home.write, home.conn, event=event, actor="cli")
+    if ended is not None:
+        print(f"probation of {ended['version']} ended: {ended['reason']}")
 
 
 def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
@@ -349,6 +358,7 @@ def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
     try:
         ptr = home.registry.rollback(to=args.to, reason=args.reason, actor="cli")
         print(f"rolled back from {ptr['previous']} to {ptr['version']}")
+        _say_probation_ended(home, "rolled_back")
     finally:
         home.close()
     return EXIT_OK

@@ -270,3 +270,34 @@ def status(home: Home) -> dict[str, Any]:
         meta = reg.meta(pointer["version"])
         out["production_metrics"] = meta.get("metrics")
     return out
+
+
+def end_probation_by_hand(
+    registry: Registry,
+    write: Callable[[Callable[[sqlite3.Connection], Any]], Any],
+    conn: sqlite3.Connection,
+    *,
+    event: str,
+    actor: str,
+) -> dict[str, Any] | None:
+    """After a promotion or rollback by hand: an active probation no longer describes what
+    serves, so it ends now, with that reason, and the shadow scoring it started stops
+    (otherwise the server scored every request twice with the same model until the next
+    monitor cycle, and the probation ended later as "production changed").
+
+    Returns the ended probation's row, or None when there was none to end."""
+    prob = store.active_probation(conn)
+    production = registry.production()
+    if prob is None or production == prob["version"]:
+        return None
+    reason = f"{event.replace('_', ' ')} to {production} by {actor}"
+    write(
+        lambda c: store.end_probation(
+            c, prob["id"], status="ended", result={"reason": reason}, now=db.iso()
+        )
+    )
+    if registry.shadow() == prob["previous_version"]:
+        registry.set_shadow(
+            None, actor=actor, reason=f"probation of {prob['version']} ended: {reason}"
+        )
+    return {**prob, "status": "ended", "reason": reason}

@@ -435,3 +435,25 @@ def test_a_retrain_that_stops_before_training_starts_no_cooldown(loop: Service) 
     again = loop.monitor.run_once(now=clock.tick())  # one minute later: no cooldown
     assert again["decision"] == "retrain" and len(runs(loop)) == 2
     assert runs(loop)[0]["status"] in {"promoted", "rejected"}
+
+
+def test_rollback_by_hand_during_probation_ends_it_at_once(loop: Service) -> None:
+    """The probation and its shadow end with the rollback, with that reason, not at the
+    next cycle as "production changed"."""
+    clock = Clock()
+    send(loop, datasets.generate(1000, seed=11))
+    loop.monitor.run_once(now=clock.tick())
+    send(loop, datasets.generate(2000, seed=12, drift="concept"))
+    loop.monitor.run_once(now=clock.tick())
+    promoted = loop.registry.production()
+    assert promoted != "v0001" and loop.registry.shadow() == "v0001"
+    client = create_app(loop).test_client()
+    resp = client.post("/model/rollback", json={}, headers=AUTH)
+    assert resp.status_code == 200 and resp.get_json()["production"] == "v0001"
+    assert store.active_probation(loop.read_conn()) is None
+    row = loop.read_conn().execute("SELECT status, result FROM probations").fetchone()
+    assert row["status"] == "ended"
+    assert json.loads(row["result"])["reason"] == "rolled back to v0001 by api"
+    assert loop.registry.shadow() is None
+    info = client.get("/model/info").get_json()
+    assert info["version"] == "v0001" and "shadow" in info and info["shadow"] is None
