@@ -19,7 +19,7 @@ DAYS ?= 30
 	test-coverage lint format quality pre-commit init bootstrap train retrain promote rollback \
 	models status monitor report demo bench bench-healing generate-predictions inject-drift send-labels \
 	stats health verify backup prune clear-predictions clean clean-data clean-models \
-	clean-all quick-start quick-test api-docs replay
+	clean-all quick-start quick-test api-docs replay mutation
 
 help: ## list every target with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -87,14 +87,18 @@ test-coverage: $(DEV_STAMP) ## the suite with a coverage report (htmlcov/)
 quick-test: $(DEV_STAMP) ## fast check: unit tests, stop at the first failure
 	$(PY) -m pytest -q -x -m "not e2e and not slow"
 
+mutation: $(DEV_STAMP) ## mutmut on the decision modules, score per module (minutes each; MODULES=gates JOBS=1)
+	$(PIP) install --quiet 'mutmut>=3.8,<4'
+	$(PY) tools/mutation.py $(MODULES) --jobs $(or $(JOBS),1)
+
 lint: $(DEV_STAMP) ## ruff (lint + format check) and mypy
-	$(PY) -m ruff check selfheal tests bench run.py
-	$(PY) -m ruff format --check selfheal tests bench run.py
+	$(PY) -m ruff check selfheal tests bench tools run.py
+	$(PY) -m ruff format --check selfheal tests bench tools run.py
 	$(PY) -m mypy
 
 format: $(DEV_STAMP) ## format and auto-fix with ruff
-	$(PY) -m ruff format selfheal tests bench run.py
-	$(PY) -m ruff check --fix selfheal tests bench run.py
+	$(PY) -m ruff format selfheal tests bench tools run.py
+	$(PY) -m ruff check --fix selfheal tests bench tools run.py
 
 quality: lint test ## lint, types and the whole suite
 
