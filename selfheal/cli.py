@@ -246,6 +246,7 @@ def _print_cycle(summary: dict[str, Any]) -> None:
     print(
         f"  decision: {summary.get('decision')}"
         + (f" (trigger {summary['trigger']})" if summary.get("trigger") else "")
+        + (f": {summary['decision_reason']}" if summary.get("decision_reason") else "")
     )
     if summary.get("report_path"):
         print(f"  report: {summary['report_path']}")
@@ -381,12 +382,23 @@ def cmd_retrain(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_monitor(args: argparse.Namespace, settings: Settings) -> int:
     home = _home(settings)
     try:
-        _, monitor = home.loop()
+        healer, monitor = home.loop()  # a retrain runs inside the cycle, in this process
         summary = monitor.run_once()
+        outcome = healer.last_outcome if summary.get("retrain_run_id") else None
         if args.json:
+            if outcome is not None:
+                summary["retrain"] = {
+                    "run_id": outcome.run_id,
+                    "status": outcome.status,
+                    "version": outcome.version,
+                    "reason": outcome.reason,
+                    "gates": outcome.gates,
+                }
             print(json.dumps(summary, indent=2, default=str))
         else:
             _print_cycle(summary)
+            if outcome is not None:  # say what the retrain did, gate by gate
+                _print_outcome(outcome)
         return EXIT_FAILED if summary.get("status") == "error" else EXIT_OK
     finally:
         home.close()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -138,3 +140,24 @@ def test_ambiguous_target_csv_is_explained(tmp_path: Path, csv_file: Path) -> No
     r = cli(tmp_path / "home", "train", "--data", str(csv_file), "--target", "outcome")
     assert r.returncode == 2
     assert "ambiguous" in r.stderr and "--positive" in r.stderr
+
+
+def test_monitor_once_prints_the_retrain_it_started_gate_by_gate(trained_home: Any) -> None:
+    """`make monitor` used to print only `decision: retrain`; the retrain runs inside the
+    cycle in the CLI process, so its outcome and every gate's verdict are printed."""
+    from selfheal import datasets
+    from selfheal.service import Service
+    from tests.test_loop import send
+
+    svc = Service(trained_home.settings)
+    svc.start(monitor=False)
+    try:
+        send(svc, datasets.generate(1500, seed=12, drift="concept"))
+    finally:
+        svc.stop()
+    out = cli(trained_home.settings.home_path, "monitor", "--once")
+    assert out.returncode == 0, out.stderr
+    assert "decision: retrain (trigger labeled_f1): trigger labeled_f1" in out.stdout
+    assert re.search(r"^retrain 1: (promoted v0002|rejected v0002)$", out.stdout, re.M)
+    verdicts = re.findall(r"^  (PASS|FAIL) (\w+)", out.stdout, re.M)
+    assert [g for _, g in verdicts] == ["data_quality", "statistical", "stability", "consistency"]
