@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from selfheal.config import Settings
-from selfheal.errors import ConfigError, DataError, SelfhealError, ValidationError
+from selfheal.errors import ConfigError, DataError, NotFoundError, SelfhealError, ValidationError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -252,9 +252,17 @@ def _print_cycle(summary: dict[str, Any]) -> None:
         print(f"  report: {summary['report_path']}")
 
 
-def _home(settings: Settings) -> Any:
+def _home(settings: Settings, *, existing: bool = False) -> Any:
+    """The state root. `existing=True` for commands that only read: a missing home (after
+    `make clean-all`, or a mistyped SELFHEAL_HOME) is an error, never created empty."""
     from selfheal import ops
 
+    if existing and not settings.db_path.exists():
+        raise NotFoundError(
+            f"no selfheal home at {settings.home_path} (no {settings.db_path.name}); run "
+            "`make init` (or `selfheal init`) there, or set SELFHEAL_HOME to the right folder",
+            code="no_home",
+        )
     return ops.Home(settings)
 
 
@@ -327,7 +335,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
-    home = _home(settings)
+    home = _home(settings, existing=True)
     try:
         _print_models(home.registry.list(verify=True))
     finally:
@@ -650,7 +658,7 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     from selfheal import ops
 
-    home = _home(settings)
+    home = _home(settings, existing=True)
     try:
         info = ops.status(home)
     finally:

@@ -161,3 +161,13 @@ def test_monitor_once_prints_the_retrain_it_started_gate_by_gate(trained_home: A
     assert re.search(r"^retrain 1: (promoted v0002|rejected v0002)$", out.stdout, re.M)
     verdicts = re.findall(r"^  (PASS|FAIL) (\w+)", out.stdout, re.M)
     assert [g for _, g in verdicts] == ["data_quality", "statistical", "stability", "consistency"]
+
+
+@pytest.mark.parametrize("command", ["models", "status"])
+def test_read_only_commands_do_not_create_a_home(tmp_path: Path, command: str) -> None:
+    home = tmp_path / "mistyped"
+    out = cli(home, command)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.startswith(f"selfheal: error: no selfheal home at {home}")
+    assert "make init" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert not home.exists()
