@@ -112,20 +112,22 @@ init: $(RUNTIME_STAMP) ## migrate and bootstrap v0001 if no model is in producti
 
 bootstrap: init ## same as init: reference data and the first model
 
-train: $(RUNTIME_STAMP) ## train a version: [DATA=file.csv TARGET=col POSITIVE=v SCHEMA=s.json PROMOTE=1]
+train: $(RUNTIME_STAMP) ## train a version: [DATA=f.csv TARGET=col POSITIVE=v SCHEMA=s.json CATEGORICAL="a b" CLASSIFIER=hgb PROMOTE=1 CHALLENGE=1 REASON=...]
 	$(SELFHEAL) train $(if $(DATA),--data "$(DATA)") $(if $(TARGET),--target "$(TARGET)") \
 	  $(if $(POSITIVE),--positive "$(POSITIVE)") $(if $(SCHEMA),--schema "$(SCHEMA)") \
-	  $(if $(PROMOTE),--promote)
+	  $(foreach c,$(CATEGORICAL),--categorical "$(c)") \
+	  $(if $(CLASSIFIER),--classifier "$(CLASSIFIER)") $(if $(PROMOTE),--promote) \
+	  $(if $(CHALLENGE),--challenge) $(if $(REASON),--reason "$(REASON)")
 
-retrain: $(RUNTIME_STAMP) ## retrain now from recent labeled traffic; the gates decide
-	$(SELFHEAL) retrain
+retrain: $(RUNTIME_STAMP) ## retrain now from recent labeled traffic; the gates decide [REASON=...]
+	$(SELFHEAL) retrain $(if $(REASON),--reason "$(REASON)")
 
-promote: $(RUNTIME_STAMP) ## promote a version: VERSION=v0002
+promote: $(RUNTIME_STAMP) ## promote a version: VERSION=v0002 [FORCE=1 REASON=...]
 	@test -n "$(VERSION)" || { echo "make promote: set VERSION, e.g. make promote VERSION=v0002" >&2; exit 2; }
-	$(SELFHEAL) promote "$(VERSION)"
+	$(SELFHEAL) promote "$(VERSION)" $(if $(FORCE),--force) $(if $(REASON),--reason "$(REASON)")
 
-rollback: $(RUNTIME_STAMP) ## roll production back to the previous version [TO=v0001]
-	$(SELFHEAL) rollback $(if $(TO),--to "$(TO)")
+rollback: $(RUNTIME_STAMP) ## roll production back to the previous version [TO=v0001 REASON=...]
+	$(SELFHEAL) rollback $(if $(TO),--to "$(TO)") $(if $(REASON),--reason "$(REASON)")
 
 models: $(RUNTIME_STAMP) ## list every version with its status and metrics
 	$(SELFHEAL) models
@@ -133,8 +135,8 @@ models: $(RUNTIME_STAMP) ## list every version with its status and metrics
 status: $(RUNTIME_STAMP) ## production version, counts and recent events
 	$(SELFHEAL) status
 
-monitor: $(RUNTIME_STAMP) ## run one monitor cycle now and print its report
-	$(SELFHEAL) monitor --once
+monitor: $(RUNTIME_STAMP) ## run one monitor cycle now and print its report [JSON=1]
+	$(SELFHEAL) monitor --once $(if $(JSON),--json)
 
 report: $(RUNTIME_STAMP) ## write the drift report of the current window (var/reports/drift/)
 	$(SELFHEAL) report

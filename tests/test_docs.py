@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from selfheal.config import SETTINGS
 
@@ -193,3 +197,36 @@ def test_every_cli_command_is_in_the_readme() -> None:
     text = (ROOT / "README.md").read_text()
     missing = sorted(c for c in [*COMMANDS, "simulate"] if f"`{c}" not in text)
     assert not missing, f"CLI commands missing from README.md: {missing}"
+
+
+@pytest.mark.parametrize(
+    ("target", "variables", "expected"),
+    [
+        (
+            "promote",
+            ["VERSION=v0002", "FORCE=1", "REASON=hot fix"],
+            'promote "v0002" --force --reason "hot fix"',
+        ),
+        ("rollback", ["TO=v0001", "REASON=bad"], 'rollback --to "v0001" --reason "bad"'),
+        ("retrain", ["REASON=new data"], 'retrain --reason "new data"'),
+        ("monitor", ["JSON=1"], "monitor --once --json"),
+        (
+            "train",
+            ["DATA=a.csv", "TARGET=y", "CATEGORICAL=r c", "CHALLENGE=1"],
+            '--categorical "r" --categorical "c"',
+        ),
+    ],
+)
+def test_make_targets_reach_the_options_a_runbook_step_needs(
+    target: str, variables: list[str], expected: str
+) -> None:
+    out = subprocess.run(
+        ["make", "-n", "--assume-old=.venv/.installed-runtime", target, *variables],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={k: v for k, v in os.environ.items() if k != "MAKEFLAGS"},
+    )
+    assert out.returncode == 0, out.stderr
+    assert expected in " ".join(out.stdout.replace("\\\n", " ").split()), out.stdout
