@@ -74,6 +74,9 @@ def create_app(service: Service) -> Flask:
         code = _HTTP_CODES.get(status, "http_error")
         if status == 404:
             msg = f"no route {request.method} {request.path}; see GET /openapi.json"
+            near = _near_route(request.path, [r.rule for r in app.url_map.iter_rules()])
+            if near is not None:
+                msg = f"no route {request.method} {request.path}; did you mean {near}?"
         elif status == 405:
             allowed = sorted(
                 m
@@ -822,3 +825,21 @@ def create_app(service: Service) -> Flask:
         return Response(render_html(spec), mimetype="text/html")
 
     return app
+
+
+def _near_route(path: str, rules: list[str]) -> str | None:
+    """The route a near-miss path most likely meant (`/stats` -> `/monitoring/stats`,
+    `/predcit` -> `/predict`): one with the same last segment, else the closest spelling
+    (difflib, ratio >= 0.75); None when nothing is that close. Routes with parameters and
+    the static files are never suggested."""
+    import difflib
+
+    fixed = sorted(r for r in rules if "<" not in r and not r.startswith("/static"))
+    wanted = "/" + path.strip("/").lower()
+    last = wanted.rsplit("/", 1)[-1]
+    if last:
+        same_tail = [r for r in fixed if r.rsplit("/", 1)[-1] == last and r != wanted]
+        if len(same_tail) == 1:
+            return same_tail[0]
+    close = difflib.get_close_matches(wanted, fixed, n=1, cutoff=0.75)
+    return close[0] if close and close[0] != wanted else None

@@ -481,3 +481,24 @@ def test_force_must_be_a_boolean(client: Any, service: Any) -> None:
         post(client, "/model/promote", {"version": v2}, headers=AUTH), 409, "version_rejected"
     )
     assert_error(post(client, "/model/rollback", {"to": v2}, headers=AUTH), 409, "version_rejected")
+
+
+@pytest.mark.parametrize(
+    ("path", "suggestion"),
+    [
+        ("/stats", "/monitoring/stats"),
+        ("/drift", "/monitoring/drift"),
+        ("/predcit", "/predict"),
+        ("/model/infos", "/model/info"),
+        ("/nowhere-near-anything", None),
+    ],
+)
+def test_a_near_miss_404_suggests_the_real_route(
+    client: Any, path: str, suggestion: str | None
+) -> None:
+    body = assert_error(client.get(path), 404, "not_found")
+    message = body["message"]
+    if suggestion is None:
+        assert "did you mean" not in message and "GET /openapi.json" in message
+    else:
+        assert message == f"no route GET {path}; did you mean {suggestion}?"
