@@ -179,7 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     de = sub.add_parser("demo", help="a narrated 2-minute tour of the self-healing loop")
     de.add_argument("--keep", action="store_true", help="keep the temporary home and log")
-    sub.add_parser("env", help="print a .env.example with every setting and its default")
+    env = sub.add_parser("env", help="print a .env.example with every setting and its default")
+    env.add_argument(
+        "--check",
+        action="store_true",
+        help="list every unknown or invalid SELFHEAL_* setting instead (exit 2 if any)",
+    )
     return p
 
 
@@ -694,11 +699,19 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def cmd_env(args: argparse.Namespace, settings: Settings) -> int:
-    from selfheal.config import render_env_example
+def cmd_env(args: argparse.Namespace, settings: Settings | None) -> int:
+    """Runs before the settings load, so that it can diagnose settings that do not."""
+    from selfheal.config import check_environment, render_env_example
 
-    sys.stdout.write(render_env_example())
-    return EXIT_OK
+    if not args.check:
+        sys.stdout.write(render_env_example())
+        return EXIT_OK
+    problems = check_environment()
+    for line in problems:
+        print(f"invalid: {line}")
+    if not problems:
+        print("ok: every SELFHEAL_* setting is known and valid")
+    return EXIT_USAGE if problems else EXIT_OK
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -742,6 +755,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings: Settings | None = None
     try:
+        if args.command == "env":  # it diagnoses the settings: it must not need them
+            return cmd_env(args, None)
         settings = Settings.load()
         return COMMANDS[args.command](args, settings)
     except (ConfigError, DataError, ValidationError) as exc:

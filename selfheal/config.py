@@ -598,6 +598,38 @@ class Settings:
         }
 
 
+def check_environment(
+    environ: Mapping[str, str] | None = None, env_file: Path | str | None = None
+) -> list[str]:
+    """Every problem `Settings.load` would stop at, all at once, one line each: unknown
+    `SELFHEAL_*` variables (with the closest known name) and invalid values (the error
+    `Settings.load` gives), each with where it came from (the environment or the `.env`
+    file). Empty when the settings load. `selfheal env --check` prints them: the diagnosis
+    cannot use `Settings.load`, which refuses at the first problem."""
+    import difflib
+
+    env = dict(os.environ if environ is None else environ)
+    file_path = Path(env_file or env.get("SELFHEAL_ENV_FILE") or ".env")
+    from_file = read_env_file(file_path)
+    merged = {**from_file, **env}
+    problems: list[str] = []
+    for key in sorted(merged):
+        if not key.startswith("SELFHEAL_") or key == "SELFHEAL_ENV_FILE":
+            continue
+        where = "the environment" if key in env else str(file_path)
+        setting = _BY_ENV.get(key)
+        if setting is None:
+            near = difflib.get_close_matches(key, list(_BY_ENV), n=1, cutoff=0.6)
+            hint = f"; did you mean {near[0]}?" if near else "; see .env.example"
+            problems.append(f"{key} (from {where}) is not a setting{hint}")
+            continue
+        try:
+            _parse(setting, merged[key])
+        except ConfigError as exc:
+            problems.append(f"{exc.message} (from {where})")
+    return problems
+
+
 def render_env_example() -> str:
     """The text of `.env.example`: every setting, its default and meaning.
 

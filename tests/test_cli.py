@@ -171,3 +171,39 @@ def test_read_only_commands_do_not_create_a_home(tmp_path: Path, command: str) -
     assert out.stderr.startswith(f"selfheal: error: no selfheal home at {home}")
     assert "make init" in out.stderr and len(out.stderr.strip().splitlines()) == 1
     assert not home.exists()
+
+
+def test_env_check_lists_every_unknown_and_invalid_setting(tmp_path: Path) -> None:
+    """`selfheal env` refused to run while a bad variable was set, so the documented
+    diagnosis could not work; `env --check` lists every problem, with its source."""
+    env_file = tmp_path / ".env"
+    env_file.write_text("SELFHEAL_COOLDOWN_SECONDS=-5\n")
+    env = {
+        **subprocess_env(tmp_path / "home"),
+        "SELFHEAL_PROT": "8001",
+        "SELFHEAL_PORT": "abc",
+        "SELFHEAL_ENV_FILE": str(env_file),
+    }
+    out = subprocess.run(
+        [PYTHON, "-m", "selfheal", "env", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 3 and all(line.startswith("invalid: ") for line in lines)
+    assert any("SELFHEAL_PROT" in x and "did you mean SELFHEAL_PORT?" in x for x in lines)
+    assert any("SELFHEAL_PORT='abc'" in x and "(from the environment)" in x for x in lines)
+    assert any("SELFHEAL_COOLDOWN_SECONDS" in x and f"(from {env_file})" in x for x in lines)
+    clean = subprocess.run(
+        [PYTHON, "-m", "selfheal", "env", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=subprocess_env(tmp_path / "home"),
+    )
+    assert clean.returncode == 0 and clean.stdout.startswith("ok:")
