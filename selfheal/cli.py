@@ -194,7 +194,7 @@ def _fmt(v: Any) -> str:
 
 def _print_models(rows: list[dict[str, Any]]) -> None:
     if not rows:
-        print("no versions yet; run `selfheal init`")
+        print(f"no versions yet; run `{command_name()} init`")
         return
     print(
         f"{'VERSION':<8} {'STATUS':<11} {'F1':>6} {'AUC':>6} {'BRIER':>6}  {'CREATED':<20} REASON"
@@ -257,6 +257,24 @@ def _print_cycle(summary: dict[str, Any]) -> None:
         print(f"  report: {summary['report_path']}")
 
 
+def command_name() -> str:
+    """How to call this CLI so that a printed hint runs as printed: `selfheal` when that is
+    on PATH and belongs to this interpreter, else this interpreter's own script
+    (`.venv/bin/selfheal` after `make install`), else `python -m selfheal` with this
+    interpreter."""
+    here = Path(sys.executable).parent
+    on_path = shutil.which("selfheal")
+    if on_path and Path(on_path).resolve().parent == here.resolve():
+        return "selfheal"
+    script = here / "selfheal"
+    if script.exists():
+        try:
+            return str(script.relative_to(Path.cwd()))
+        except ValueError:
+            return str(script)
+    return f"{sys.executable} -m selfheal"
+
+
 def _home(settings: Settings, *, existing: bool = False) -> Any:
     """The state root. `existing=True` for commands that only read: a missing home (after
     `make clean-all`, or a mistyped SELFHEAL_HOME) is an error, never created empty."""
@@ -265,7 +283,8 @@ def _home(settings: Settings, *, existing: bool = False) -> Any:
     if existing and not settings.db_path.exists():
         raise NotFoundError(
             f"no selfheal home at {settings.home_path} (no {settings.db_path.name}); run "
-            "`make init` (or `selfheal init`) there, or set SELFHEAL_HOME to the right folder",
+            f"`make init` (or `{command_name()} init`) there, or set SELFHEAL_HOME to the "
+            "right folder",
             code="no_home",
         )
     return ops.Home(settings)
@@ -330,7 +349,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             + (
                 "; promoted to production"
                 if trained.promoted
-                else f"; promote it with `selfheal promote {trained.version}`"
+                else f"; promote it with `{command_name()} promote {trained.version}`"
             )
         )
         print("\n".join(features))
@@ -539,7 +558,7 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     if temporary is not None:
         print("home: a temporary folder, removed (pass --home DIR to keep the state)")
     else:
-        print(f"home: {home} (inspect it with SELFHEAL_HOME={home} selfheal models)")
+        print(f"home: {home} (inspect it with SELFHEAL_HOME={home} {command_name()} models)")
     return EXIT_OK
 
 
@@ -776,6 +795,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(
             f"selfheal: error: database {where}: {exc}; if it says "
             "'locked', another process holds a long transaction: retry\n"
+        )
+        return EXIT_FAILED
+    except ImportError as exc:  # a dependency missing from this interpreter: not a bug
+        name = getattr(exc, "name", None) or str(exc)
+        sys.stderr.write(
+            f"selfheal: error: the Python package {name!r} is missing from {sys.executable}; "
+            "run `make install` and use .venv/bin/selfheal (or `source .venv/bin/activate` "
+            "first)\n"
         )
         return EXIT_FAILED
     except Exception as exc:  # a bug: still one line, never a traceback

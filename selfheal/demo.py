@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from selfheal import datasets
+from selfheal.cli import command_name
 from selfheal.errors import SelfhealError
 from selfheal.simulate import Client, generate_predictions
 
@@ -332,7 +333,7 @@ def main(keep: bool = False) -> int:
         demo.run()
         print(
             f"\ndone in {time.monotonic() - demo.t0:.0f} s. Explore: SELFHEAL_HOME={demo.home}"
-            " selfheal models | status; sqlite3 " + str(demo.home / "selfheal.db")
+            f" {command_name()} models | status; sqlite3 " + str(demo.home / "selfheal.db")
         )
         return 0
     except SelfhealError as exc:

@@ -207,3 +207,43 @@ def test_env_check_lists_every_unknown_and_invalid_setting(tmp_path: Path) -> No
         env=subprocess_env(tmp_path / "home"),
     )
     assert clean.returncode == 0 and clean.stdout.startswith("ok:")
+
+
+def test_a_missing_dependency_is_one_line_with_the_fix(tmp_path: Path) -> None:
+    """`python -m selfheal` from an interpreter without the dependencies (the system python
+    after `make run`) said "unexpected ModuleNotFoundError ... please report it"."""
+    code = (
+        "import sys, runpy; sys.modules['pandas'] = None; sys.argv = ['selfheal', 'models'];"
+        " runpy.run_module('selfheal', run_name='__main__')"
+    )
+    out = subprocess.run(
+        [PYTHON, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=subprocess_env(tmp_path / "home"),
+    )
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.startswith("selfheal: error: the Python package 'pandas' is missing")
+    assert "make install" in out.stderr and ".venv/bin/selfheal" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_hints_name_a_command_that_runs_here() -> None:
+    """A hint printed by the CLI must run as printed: this interpreter's own `selfheal`
+    script (or `python -m selfheal`), not a bare `selfheal` that is not on PATH."""
+    out = subprocess.run(
+        [PYTHON, "-c", "from selfheal.cli import command_name; print(command_name())"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**subprocess_env(ROOT / "var-unused"), "PATH": "/usr/bin:/bin"},
+    )
+    name = out.stdout.strip()
+    assert name != "selfheal"  # not on this PATH
+    probe = subprocess.run(
+        [*name.split(), "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert probe.returncode == 0 and "usage: selfheal" in probe.stdout
