@@ -639,6 +639,14 @@ def create_app(service: Service) -> Flask:
                     {"field": "version", "problem": "missing", "message": "'version' is required"}
                 ],
             )
+        changed = ops.check_feature_change(
+            service.registry,
+            ops.version_names(service.registry, data["version"]),
+            force=data.get("force") is True,
+            what=data["version"],
+        )
+        if changed:  # forced: the clients' contract changes, say so where operators look
+            log.warning("forced promotion over a feature change: %s", changed)
         ptr = service.registry.promote(
             data["version"],
             reason=data.get("reason") or "",

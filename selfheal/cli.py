@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--rows", type=int, help="synthetic rows when no --data")
     group = t.add_mutually_exclusive_group()
     group.add_argument("--promote", action="store_true", help="promote the new version")
+    t.add_argument(
+        "--force",
+        action="store_true",
+        help="with --promote: promote even when its fields differ from production's",
+    )
     group.add_argument(
         "--challenge",
         action="store_true",
@@ -74,7 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("promote", help="make VERSION the production model")
     pr.add_argument("version", metavar="VERSION")
     pr.add_argument("--reason", default="", help="recorded in the audit trail")
-    pr.add_argument("--force", action="store_true", help="promote even a rejected version")
+    pr.add_argument(
+        "--force",
+        action="store_true",
+        help="promote even a rejected version, or one whose fields differ from production's",
+    )
 
     rb = sub.add_parser("rollback", help="return production to the previous version")
     rb.add_argument("--to", metavar="VERSION", help="roll back to this version instead")
@@ -327,6 +336,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             promote=args.promote,
             reason=args.reason,
             challenge=args.challenge,
+            force=args.force,
         )
         from selfheal.schema import describe
 
@@ -370,6 +380,16 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
     home = _home(settings)
     try:
+        from selfheal.ops import check_feature_change, version_names
+
+        warning = check_feature_change(
+            home.registry,
+            version_names(home.registry, args.version),
+            force=args.force,
+            what=args.version,
+        )
+        if warning:
+            sys.stderr.write(f"selfheal: warning: {warning}\n")
         ptr = home.registry.promote(args.version, reason=args.reason, actor="cli", force=args.force)
         print(f"promoted {ptr['version']} (previous: {ptr['previous'] or 'none'})")
         _say_probation_ended(home, "promoted")

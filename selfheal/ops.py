@@ -88,6 +88,7 @@ def train_version(
     reason: str = "",
     trigger: str = "manual",
     challenge: bool = False,
+    force: bool = False,
 ) -> Trained:
     """Train on a CSV (or fresh synthetic credit data), register, optionally promote.
 
@@ -155,6 +156,7 @@ def train_version(
         reason=reason,
         trigger=trigger,
         challenge=challenge,
+        force=force,
     )
     return replace(trained, notes=notes)
 
@@ -173,11 +175,16 @@ def train_frame(
     reason: str = "",
     trigger: str = "manual",
     challenge: bool = False,
+    force: bool = False,
 ) -> Trained:
     """`train_version` once the data is loaded: features `frame`, 0/1 target `y` and their
-    `schema` (see `infer_schema`). `source` names the data in the registry."""
+    `schema` (see `infer_schema`). `source` names the data in the registry. With `promote`,
+    a feature set other than production's is refused before training unless `force`
+    (`check_feature_change`)."""
     s = home.settings
     seed = s.seed if seed is None else seed
+    if promote:
+        check_feature_change(home.registry, schema.names, force=force, what="the new model")
     result = train(frame, y, schema, classifier=classifier or s.classifier, seed=seed)
     parent = home.registry.production()
     if challenge:
@@ -301,3 +308,47 @@ def end_probation_by_hand(
             None, actor=actor, reason=f"probation of {prob['version']} ended: {reason}"
         )
     return {**prob, "status": "ended", "reason": reason}
+
+
+def feature_change(registry: Registry, names: list[str]) -> tuple[str, list[str], list[str]] | None:
+    """`(production version, fields gained, fields lost)` when a model taking `names`
+    would change what clients must send; None when it takes production's fields or nothing
+    serves."""
+    current = registry.production()
+    if current is None:
+        return None
+    old = FeatureSchema.from_dict(registry.meta(current)["schema"]).names
+    gained = [n for n in names if n not in old]
+    lost = [n for n in old if n not in names]
+    return (current, gained, lost) if gained or lost else None
+
+
+def check_feature_change(
+    registry: Registry, names: list[str], *, force: bool, what: str
+) -> str | None:
+    """Refuse (`schema_change`, 409) to put into production a model whose fields differ
+    from production's, unless `force`: every client request shaped for the old fields would
+    get 422. With `force`, returns the sentence to warn with; None when nothing changes."""
+    change = feature_change(registry, names)
+    if change is None:
+        return None
+    current, gained, lost = change
+    text = (
+        f"{what} takes other fields than production {current}: clients would have to add "
+        f"{', '.join(gained) or 'nothing'} and drop {', '.join(lost) or 'nothing'}, and "
+        f"every request shaped for {current} would get 422"
+    )
+    if not force:
+        from selfheal.errors import ConflictError
+
+        raise ConflictError(
+            text + '; pass --force (API: "force": true) to promote it anyway',
+            code="schema_change",
+            details={"production": current, "added": gained, "removed": lost},
+        )
+    return text
+
+
+def version_names(registry: Registry, version: str) -> list[str]:
+    """The feature names `version` takes (from its meta.json; the name is validated)."""
+    return FeatureSchema.from_dict(registry.meta(version)["schema"]).names

@@ -502,3 +502,24 @@ def test_a_near_miss_404_suggests_the_real_route(
         assert "did you mean" not in message and "GET /openapi.json" in message
     else:
         assert message == f"no route GET {path}; did you mean {suggestion}?"
+
+
+def test_promote_with_other_fields_needs_force(client: Any, service: Any) -> None:
+    """A promotion that changes what clients must send is refused (409 schema_change, the
+    fields named), unless forced: every request shaped for the old fields would get 422."""
+    from selfheal.schema import FeatureSchema
+
+    current = service.registry.load("v0001").schema
+    fewer = FeatureSchema(features=current.features[:3], target=current.target)
+    version = register_copy(service.registry, schema=fewer)
+    headers = {"Authorization": "Bearer s3cret"}
+    refused = client.post("/model/promote", json={"version": version}, headers=headers)
+    body = assert_error(refused, 409, "schema_change")
+    dropped = current.names[3]
+    assert body["details"] == {"production": "v0001", "added": [], "removed": [dropped]}
+    assert f"drop {dropped}" in body["message"] and "force" in body["message"]
+    assert service.registry.production() == "v0001"
+    forced = client.post(
+        "/model/promote", json={"version": version, "force": True}, headers=headers
+    )
+    assert forced.status_code == 200 and forced.get_json()["production"] == version

@@ -59,8 +59,18 @@ def test_cli_lifecycle(tmp_path: Path, csv_file: Path) -> None:
     models = cli(home, "models")
     assert "v0001    production" in models.stdout and "v0002    candidate" in models.stdout
 
-    promoted = cli(home, "promote", "v0002", "--reason", "CSV model")
+    # v0002 takes the CSV's fields, not the credit ones: every client would get 422, so
+    # promoting it needs --force, and the refusal says what clients gain and lose.
+    refused = cli(home, "promote", "v0002", "--reason", "CSV model")
+    assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
+    assert "v0002 takes other fields than production v0001: clients would have to add " in (
+        refused.stderr
+    )
+    assert "loan amount" in refused.stderr and "credit_score" in refused.stderr
+    assert "--force" in refused.stderr
+    promoted = cli(home, "promote", "v0002", "--reason", "CSV model", "--force")
     assert promoted.returncode == 0 and "promoted v0002 (previous: v0001)" in promoted.stdout
+    assert "selfheal: warning: v0002 takes other fields" in promoted.stderr
     rolled = cli(home, "rollback")
     assert rolled.returncode == 0 and "rolled back from v0002 to v0001" in rolled.stdout
 
@@ -247,3 +257,15 @@ def test_hints_name_a_command_that_runs_here() -> None:
         [*name.split(), "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert probe.returncode == 0 and "usage: selfheal" in probe.stdout
+
+
+def test_train_promote_with_other_fields_needs_force(tmp_path: Path, csv_file: Path) -> None:
+    home = tmp_path / "home"
+    assert cli(home, "init").returncode == 0
+    args = ["train", "--data", str(csv_file), "--target", "outcome", "--positive", "bad"]
+    refused = cli(home, *args, "--promote")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "the new model takes other fields than production v0001" in refused.stderr
+    assert "v0002" not in cli(home, "models").stdout  # refused before training
+    forced = cli(home, *args, "--promote", "--force")
+    assert forced.returncode == 0 and "registered v0002; promoted to production" in forced.stdout

@@ -318,7 +318,7 @@ def csv_client(tmp_path: Path, trained_home: ops.Home) -> Iterator[Any]:
             "outcome": [str(v) for v in y],
         },
     )
-    trained = ops.train_version(trained_home, data=path, target="outcome", promote=True)
+    trained = ops.train_version(trained_home, data=path, target="outcome", promote=True, force=True)
     assert trained.schema["income"].kind == NUMERIC
     svc = Service(trained_home.settings.replace(model_poll_seconds=0.05))
     svc.start(monitor=False)
