@@ -242,12 +242,15 @@ def data_quality_gate(
     *,
     schema_errors: Sequence[Mapping[str, Any]] = (),
     config: GateConfig | None = None,
+    known_constant: Sequence[str] = (),
 ) -> GateResult:
     """Check that a training set is fit to train on.
 
     Passes iff there are no schema errors, at least ``min_rows`` rows, each class (0 and 1)
     has a share >= ``min_class_share``, and no feature column is constant (a single distinct
-    non-null value) or entirely null.
+    non-null value) or entirely null. A column in `known_constant` (already constant in the
+    champion's own training data) is reported but does not fail the gate: the same rule at
+    both ends, or a model trained on such a column could never be replaced.
 
     Parameters
     ----------
@@ -259,6 +262,8 @@ def data_quality_gate(
         The problems schema validation found, each with at least "field" and "problem".
     config : GateConfig, optional
         Thresholds; defaults to ``GateConfig()``.
+    known_constant : sequence of str
+        Columns constant in the champion's training data; constant here too is no failure.
 
     Returns
     -------
@@ -297,8 +302,9 @@ def data_quality_gate(
             failures.append(
                 f"class {label} share {shares[label]:.3f} < {_fmt(cfg.min_class_share)} required"
             )
-    if constant:
-        failures.append(f"constant column(s) {_names(constant)}")
+    new_constant = [c for c in constant if c not in set(known_constant)]
+    if new_constant:
+        failures.append(f"constant column(s) {_names(new_constant)}")
     if all_null:
         failures.append(f"all-null column(s) {_names(all_null)}")
 
@@ -309,6 +315,7 @@ def data_quality_gate(
         "n_schema_errors": len(problems),
         "schema_errors": problems[:_MAX_LISTED_SCHEMA_ERRORS],
         "constant_columns": constant,
+        "known_constant_columns": [c for c in constant if c in set(known_constant)],
         "all_null_columns": all_null,
     }
     thresholds = {"min_rows": cfg.min_rows, "min_class_share": cfg.min_class_share}

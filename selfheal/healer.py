@@ -524,9 +524,17 @@ class Healer:
 
     def _data_quality(self, ts: TrainingSet, schema: FeatureSchema) -> GateResult:
         problems = schema.validate_frame(ts.frame)
+        # Columns that were constant in the champion's own reference sample stay allowed:
+        # otherwise a model trained on one could never be replaced.
+        ref = ts.frame.iloc[: ts.n_reference]
+        known = [c for c in schema.names if ts.n_reference and ref[c].nunique(dropna=True) == 1]
         # Soft-range values are expected in drifted data; only hard problems count here.
         return data_quality_gate(
-            ts.frame, ts.y, schema_errors=problems, config=self.settings.gate_config()
+            ts.frame,
+            ts.y,
+            schema_errors=problems,
+            config=self.settings.gate_config(),
+            known_constant=known,
         )
 
     def challenge(

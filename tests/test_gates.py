@@ -686,3 +686,20 @@ def test_every_result_is_plain_json(data: dict[str, Any]) -> None:
         assert loaded == result.to_dict()
         assert set(loaded) == {"name", "passed", "values", "thresholds", "reason"}
         assert result.reason.endswith(".") and "\n" not in result.reason
+
+
+def test_data_quality_allows_a_column_already_constant_in_the_champion_data() -> None:
+    """One rule at both ends: a column constant in the champion's own training data (a
+    model trained before `train` refused such columns) must not fail every retrain."""
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"x": rng.normal(size=600), "branch_flag": ["Y"] * 600})
+    y = (rng.random(600) < 0.3).astype(int)
+    refused = data_quality_gate(frame, y)
+    assert not refused.passed and "constant column(s) branch_flag" in refused.reason
+    allowed = data_quality_gate(frame, y, known_constant=["branch_flag"])
+    assert allowed.passed
+    assert allowed.values["constant_columns"] == ["branch_flag"]
+    assert allowed.values["known_constant_columns"] == ["branch_flag"]
+    frame["x"] = 1.0  # a column that became constant now still fails
+    newly = data_quality_gate(frame, y, known_constant=["branch_flag"])
+    assert not newly.passed and "constant column(s) x" in newly.reason
