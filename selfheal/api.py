@@ -653,21 +653,7 @@ def create_app(service: Service) -> Flask:
             actor="api",
             force=data.get("force") is True,
         )
-        ops.end_probation_by_hand(
-            service.registry,
-            service.writer.write,
-            service.read_conn(),
-            event="promoted",
-            actor="api",
-        )
-        service.models.refresh(force=True)
-        return ok(
-            {
-                "production": ptr["version"],
-                "previous": ptr["previous"],
-                "promoted_at": ptr["promoted_at"],
-            }
-        )
+        return production_changed(ptr, "promoted")
 
     @app.post("/model/rollback")
     def rollback() -> Response:
@@ -676,12 +662,13 @@ def create_app(service: Service) -> Flask:
         ptr = service.registry.rollback(
             to=data.get("to"), reason=data.get("reason") or "", actor="api"
         )
+        return production_changed(ptr, "rolled_back")
+
+    def production_changed(ptr: dict[str, Any], event: str) -> Response:
+        """After a promotion or rollback by hand: end an active probation, swap the model
+        at once, answer with the new pointer."""
         ops.end_probation_by_hand(
-            service.registry,
-            service.writer.write,
-            service.read_conn(),
-            event="rolled_back",
-            actor="api",
+            service.registry, service.writer.write, service.read_conn(), event=event, actor="api"
         )
         service.models.refresh(force=True)
         return ok(

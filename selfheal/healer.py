@@ -557,8 +557,6 @@ class Healer:
                 raise RuntimeError("no production model to challenge")
             champion = self.registry.load(champion_version)
             if schema.names != champion.schema.names:
-                from selfheal.errors import DataError
-
                 raise DataError(
                     f"the challenger's features {schema.names} differ from production's "
                     f"{champion.schema.names}; train on data with the same columns",
