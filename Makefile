@@ -28,14 +28,18 @@ help: ## list every target with one line each
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(RUNTIME_STAMP): setup.cfg pyproject.toml | $(PY)
+# setuptools warns on every editable install that a folder named like the package may shadow
+# it; here that folder IS the package, so the box is noise on a first run.
+QUIET_EDITABLE := PYTHONWARNINGS="ignore:Editable installation"
+
+$(RUNTIME_STAMP): pyproject.toml | $(PY)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e .
+	$(QUIET_EDITABLE) $(PIP) install --quiet -e .
 	@touch $@
 
-$(DEV_STAMP): setup.cfg pyproject.toml | $(PY)
+$(DEV_STAMP): pyproject.toml | $(PY)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e '.[dev]'
+	$(QUIET_EDITABLE) $(PIP) install --quiet -e '.[dev]'
 	@touch $@ $(RUNTIME_STAMP)
 
 # -- set-up and serving ------------------------------------------------------------------
