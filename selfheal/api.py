@@ -747,6 +747,16 @@ def create_app(service: Service) -> Flask:
         )
         counts = store.traffic_counts(conn)
         runs = store.recent_runs(conn, 1)
+        last_retrain = None
+        if runs:  # the evidence is parsed JSON; its candidates and gates are parsed here
+            last_retrain = dict(runs[0], gates=store.gate_results(conn, runs[0]["id"]))
+            if isinstance(last_retrain.get("candidates"), str):
+                try:
+                    last_retrain["candidates"] = json.loads(last_retrain["candidates"])
+                except ValueError:
+                    pass
+        since = cycles[0]["created_at"] if cycles else None
+        marks = ("promoted", "rejected", "rolled_back")
         health = health_checks()
         data: dict[str, Any] = {
             "refresh_seconds": 30,
@@ -762,6 +772,8 @@ def create_app(service: Service) -> Flask:
             "versions": list(reversed(service.registry.list())),
             "events": store.recent_events(conn, 30),
             "cycles": cycles,
+            "timeline_events": store.events_since(conn, since, marks) if since else [],
+            "runs": store.runs_since(conn, since) if since else [],
             "traffic": [
                 {
                     "bucket": b["bucket"],

@@ -54,6 +54,11 @@ border-radius:4px;font-size:12px;color:#fff;background:#888}
 table{border-collapse:collapse;width:100%;font-size:12px}td,th{text-align:left;padding:2px 6px;
 border-bottom:1px solid #eee;vertical-align:top}svg.chart{width:100%;height:auto;max-width:520px}
 svg.chart.wide{max-width:960px}
+.dash{grid-template-columns:repeat(auto-fill,minmax(min(340px,100%),1fr));align-items:start}
+.dash .card{min-width:0}.dash .wide{grid-column:1/-1}.dash td,.dash th{overflow-wrap:anywhere}
+.dash .nw,.dash time{white-space:nowrap;overflow-wrap:normal}.dash th{overflow-wrap:normal}
+.dash summary{cursor:pointer}ul.brief{margin:0;padding-left:14px}ul.brief .k{color:#555}
+p.wait{margin:6px 0}
 .figures{display:flex;flex-wrap:wrap;gap:10px}.figure{background:#fff;border:1px solid #dde;
 border-radius:6px;padding:8px 12px;min-width:110px}.figure .v{display:block;font-size:24px;
 font-weight:600}.figure .k{color:#666;font-size:12px}.muted{color:#777}
@@ -122,13 +127,18 @@ def _badge(value: Any) -> str:
     return f'<span class="badge b-{re.sub(r"[^0-9A-Za-z_-]", "", text)}">{_e(text)}</span>'
 
 
-def _table(rows: Sequence[Sequence[str]], head: Sequence[str] = ()) -> str:
-    """Rows of ready markup; a first-column ``<th>`` when there is no header row."""
+def _table(rows: Sequence[Sequence[str]], head: Sequence[str] = (), nowrap: int = 0) -> str:
+    """Rows of ready markup; a first-column ``<th>`` when there is no header row. The
+    first ``nowrap`` columns never wrap (short values: times, badges, versions)."""
     out = "".join(f"<th>{_e(h)}</th>" for h in head)
     out = f"<table><tr>{out}</tr>" if head else "<table>"
     for row in rows:
-        first = f"<td>{row[0]}</td>" if head else f"<th>{row[0]}</th>"
-        out += "<tr>" + first + "".join(f"<td>{v}</td>" for v in row[1:]) + "</tr>"
+        cells = ""
+        for i, v in enumerate(row):
+            tag = "th" if i == 0 and not head else "td"
+            cls = ' class="nw"' if i < nowrap else ""
+            cells += f"<{tag}{cls}>{v}</{tag}>"
+        out += f"<tr>{cells}</tr>"
     return out + "</table>"
 
 
@@ -515,6 +525,7 @@ _STAT_KEYS: dict[str, tuple[str, str, str]] = {  # key -> (label, format, suffix
     "latency_p50": ("latency p50", ".1f", " ms"),
     "latency_p99": ("latency p99", ".1f", " ms"),
 }
+_TWO_CYCLES = "the chart starts after two monitor cycles"
 
 
 def _rows(data: Any) -> list[Mapping[str, Any]]:
@@ -531,54 +542,224 @@ def _metrics(m: Any) -> str:
     return " &middot; ".join(f"{_e(k)} {_show(v)}" for k, v in items) or "&mdash;"
 
 
-def _card(title: str, content: str) -> str:
-    return f'<div class="card"><h2>{_e(title)}</h2>{content}</div>'
+def _card(title: str, content: str, wide: bool = False) -> str:
+    """A titled card; a ``wide`` one spans the whole row of the grid."""
+    return f'<div class="card{" wide" if wide else ""}"><h2>{_e(title)}</h2>{content}</div>'
 
 
-def _reason(value: Any, limit: int = 200) -> str:
-    """An audit reason, short form first: a rejection leads with its cause and ends with
-    "; passed: ...", so the short form is the part before that (at most `limit` characters);
-    the whole text is one click away in a ``<details>`` element (no JavaScript)."""
-    text = "" if value is None else str(value)
-    short = text.split("; passed: ", 1)[0]
-    if len(short) > limit:
-        short = short[: limit - 1].rstrip() + "\u2026"
-    if short == text:
-        return _e(text) if text else "&mdash;"
-    return f"<details><summary>{_e(short)}</summary>{_e(text)}</details>"
+def _wait(key: str, text: str) -> str:
+    """What stands in place of a chart that would have fewer than two points: a sentence
+    (markup), marked with the chart's ``data-chart`` key."""
+    return f'<p class="muted wait" data-chart="{_e(key)}">{text}</p>'
 
 
-def _kv(m: Mapping[str, Any], badge: str = "status") -> str:
-    """Key / value table of a mapping (``badge`` key as a badge, ``reason`` short with the
-    full text in ``<details>``); "no data yet" if empty."""
-    rows = [
-        (
-            _e(str(k).replace("_", " ")),
-            _badge(v)
-            if k == badge
-            else _metrics(v)
-            if k == "metrics"
-            else _reason(v)
-            if k == "reason"
-            else _show(v),
+def _time(value: Any) -> datetime | None:
+    """An ISO-8601 time as an aware UTC datetime (a naive one is taken as UTC); None for
+    anything else."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    text = text[:-1] + "+00:00" if text[-1] in "Zz" else text
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+
+
+def _when(value: Any) -> str:
+    """A time to the second, "2026-11-26 08:30:00" (UTC), the stored text in a tooltip;
+    anything that is not a time as :func:`_show` shows it."""
+    t = _time(value)
+    if t is None:
+        return _show(value)
+    return f'<time datetime="{_e(value)}" title="{_e(value)}">{t:%Y-%m-%d %H:%M:%S}</time>'
+
+
+def _label(value: Any) -> str:
+    """An axis label: a time as "2026-11-26 08:30:00", anything else as it is."""
+    t = _time(value)
+    return _plain(value) if t is None else f"{t:%Y-%m-%d %H:%M:%S}"
+
+
+def _sig(value: float) -> str:
+    """3 significant digits; from 1,000 on, whole numbers with separators (not 5.8e+03)."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
+def _scalar(value: Any) -> bool:
+    return not isinstance(value, (Mapping, list, tuple))
+
+
+def _inline(m: Mapping[str, Any], limit: int | None = 6, scalars: bool = False) -> str:
+    """``key value &middot; key value`` of a mapping (nested values summarised), at most
+    ``limit`` pairs and a count of the rest; ``scalars`` keeps only the plain values."""
+    items = [(k, v) for k, v in m.items() if _scalar(v) or not scalars]
+    shown = items if limit is None else items[:limit]
+    out = " &middot; ".join(f"{_e(str(k).replace('_', ' '))} {_brief(v, 3)}" for k, v in shown)
+    rest = len(items) - len(shown)
+    return (out + (f" &middot; +{rest} more" if rest else "")) or "&mdash;"
+
+
+def _brief(value: Any, depth: int = 0) -> str:
+    """Short markup of a JSON-like value, never a raw ``repr``.
+
+    Numbers get 3 significant digits (:func:`_sig`), integers stay whole, booleans are
+    yes / no. A mapping is a list (nested once), deeper ones are ``key value`` pairs
+    (:func:`_inline`) and below that a count of fields. A list of plain values shows its
+    first six; a list of mappings is a count. Text longer than 60 characters is clipped,
+    the whole of it in a tooltip."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if value is None or isinstance(value, numbers.Number):
+        v = _num(value)
+        return "&mdash;" if v is None else _e(_sig(v))
+    if isinstance(value, str):
+        text = " ".join(value.split())
+        if len(text) <= 60:
+            return _e(text) if text else "&mdash;"
+        return f'<span title="{_e(text)}">{_e(text[:59].rstrip())}\u2026</span>'
+    if isinstance(value, Mapping):
+        if not value:
+            return "&mdash;"
+        if depth >= 3:
+            return f"{len(value)} field{'' if len(value) == 1 else 's'}"
+        if depth == 2:
+            return _inline(value)
+        items = "".join(
+            f'<li><span class="k">{_e(str(k).replace("_", " "))}</span> {_brief(v, depth + 1)}</li>'
+            for k, v in value.items()
         )
-        for k, v in m.items()
-    ]
+        return f'<ul class="brief">{items}</ul>'
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "none"
+        if not all(_scalar(v) for v in value):
+            return f"{len(value)} item{'' if len(value) == 1 else 's'}"
+        more = f" (+{len(value) - 6} more)" if len(value) > 6 else ""
+        return ", ".join(_brief(v, 3) for v in value[:6]) + more
+    return _e(_plain(value))
+
+
+def _short_reason(text: str, limit: int) -> str:
+    """The cause of an audit reason: a rejection reads "<trigger>: rejected by <gate>:
+    <why>.; <gate>: <why>.; passed: <gates>", so this is its first failing gate and a
+    count of the others, at most ``limit`` characters."""
+    short = text.split("; passed: ", 1)[0]
+    causes = short.split(".; ")
+    if len(causes) > 1:
+        short = f"{causes[0]}. (+{len(causes) - 1} more)"
+    return short if len(short) <= limit else short[: limit - 1].rstrip() + "\u2026"
+
+
+class _Reasons:
+    """The audit reasons of one page. A long reason shows its short form
+    (:func:`_short_reason`) with the whole text one click away in a ``<details>``
+    element (no JavaScript), the first time it appears; where the same text appears again
+    (a rejection is the last retrain's reason, its version's and its event's) a link
+    points back up to it instead."""
+
+    def __init__(self) -> None:
+        self.anchors: dict[str, str] = {}
+
+    def __call__(self, value: Any, limit: int = 160) -> str:
+        text = _plain(value)
+        short = _short_reason(text, limit)
+        if short == text:
+            return _e(text) if text else "&mdash;"
+        if text in self.anchors:
+            return f'<a class="muted" href="#{self.anchors[text]}">same reason as above</a>'
+        anchor = self.anchors[text] = f"reason-{len(self.anchors) + 1}"
+        return f'<details id="{anchor}"><summary>{_e(short)}</summary>{_e(text)}</details>'
+
+
+def _kv(m: Mapping[str, Any], reasons: _Reasons, badge: str = "status") -> str:
+    """Key / value table of a mapping (``badge`` key as a badge, ``reason`` through
+    ``reasons``, ``*_at`` as times, nested values summarised); "no data yet" if empty."""
+    rows = []
+    for k, v in m.items():
+        if k == badge:
+            cell = _badge(v)
+        elif k == "metrics":
+            cell = _metrics(v)
+        elif k == "reason":
+            cell = reasons(v)
+        elif str(k).endswith("_at"):
+            cell = _when(v)
+        else:
+            cell = _show(v) if _scalar(v) else _brief(v)
+        rows.append((_e(str(k).replace("_", " ")), cell))
+    return _table(rows) if rows else _NO_DATA
+
+
+def _gates(rows: list[Mapping[str, Any]]) -> str:
+    """One line per evaluation gate: passed / failed, its name and first four numbers;
+    all of its plain values and thresholds one click away."""
+    out = ""
+    for g in rows:
+        values, limits = _mapping(g.get("values")), _mapping(g.get("thresholds"))
+        figures = {k: v for k, v in values.items() if isinstance(v, numbers.Number)}
+        head = f"{_badge('passed' if g.get('passed') else 'failed')} <b>{_show(g.get('gate'))}</b>"
+        out += (
+            f"<li><details><summary>{head} {_inline(figures, 4)}</summary>"
+            f"values: {_inline(values, None, scalars=True)}<br>"
+            f"thresholds: {_inline(limits, None, scalars=True)}</details></li>"
+        )
+    return f'<ul class="brief">{out}</ul>' if out else "&mdash;"
+
+
+_RUN_KEYS = {  # key -> label, in the order shown
+    "status": "status",
+    "trigger": "trigger",
+    "id": "run",
+    "actor": "actor",
+    "base_version": "production then",
+    "candidate_version": "candidate",
+    "started_at": "started",
+    "finished_at": "finished",
+    "stage": "stage",
+    "reason": "reason",
+    "error": "error",
+    "evidence": "evidence",
+    "gates": "gates",
+    "candidates": "candidates",
+}
+
+
+def _retrain(run: Mapping[str, Any], reasons: _Reasons) -> str:
+    """The last retrain as a short table: empty fields left out, the evidence and the
+    candidates summarised (:func:`_brief`), one line per gate."""
+    rows = []
+    for k in [*(k for k in _RUN_KEYS if k in run), *(k for k in run if k not in _RUN_KEYS)]:
+        v = run[k]
+        if v is None or v == "" or (not _scalar(v) and not v):
+            continue
+        if k == "status":
+            cell = _badge(v)
+        elif k in ("reason", "error"):
+            cell = reasons(v)
+        elif k == "gates":
+            cell = _gates(_rows(v))
+        elif str(k).endswith("_at"):
+            cell = _when(v)
+        else:
+            cell = _brief(v)
+        rows.append((_e(_RUN_KEYS.get(k, str(k).replace("_", " "))), cell))
     return _table(rows) if rows else _NO_DATA
 
 
 def _charts(cycles: list[Mapping[str, Any]], traffic: list[Mapping[str, Any]], t: float) -> str:
-    """Drift share and F1 cards from the monitor cycles; requests and latency from traffic."""
+    """Drift share from the monitor cycles; requests and latency from traffic. A chart
+    that would have one point is a sentence instead (:func:`_wait`)."""
     out = ""
     if cycles:
-
-        def col(key: str) -> list[Any]:
-            return [c.get(key) for c in cycles]
-
-        xl, last = (cycles[0].get("created_at"), cycles[-1].get("created_at")), cycles[-1]
-        share = _line_svg(
-            "drift_share", [("drift share", CUR_COLOR, col("drift_share"))], xl, y_max=1.0, hline=t
+        xl, last = (
+            (_label(cycles[0].get("created_at")), _label(cycles[-1].get("created_at"))),
+            cycles[-1],
         )
+        share = [c.get("drift_share") for c in cycles]
         drift = "yes" if last.get("dataset_drift") else "no"
         latest = (
             f"<p>latest: {_badge(last.get('status'))} drift share "
@@ -586,17 +767,17 @@ def _charts(cycles: list[Mapping[str, Any]], traffic: list[Mapping[str, Any]], t
             f"window {_fmt(last.get('n_window'), ',.0f')} rows, decision "
             f"<b>{_show(last.get('decision'))}</b></p>"
         )
-        out += _card("Drift share", latest + share)
-        f1 = [
-            ("live F1 (labeled)", CUR_COLOR, col("live_f1")),
-            ("estimated F1 (label-free)", REF_COLOR, col("estimated_f1")),
-        ]
-        band = (col("estimated_f1_low"), col("estimated_f1_high"))
-        out += _card("F1: live vs estimated", _line_svg("f1", f1, xl, y_max=1.0, band=band))
+        chart = (
+            _line_svg("drift_share", [("drift share", CUR_COLOR, share)], xl, y_max=1.0, hline=t)
+            if len(cycles) > 1
+            else _wait("drift_share", _TWO_CYCLES)
+        )
+        out += _card("Drift share", latest + chart)
     else:
-        out += _card("Drift share", _NO_DATA) + _card("F1: live vs estimated", _NO_DATA)
-    if traffic:
-        xl = (traffic[0].get("bucket"), traffic[-1].get("bucket"))
+        out += _card("Drift share", _NO_DATA)
+    if len(traffic) > 1:
+        xl = (_plain(traffic[0].get("bucket")), _plain(traffic[-1].get("bucket")))
+        xl = (xl[0].replace("T", " "), xl[1].replace("T", " "))  # minutes: "... 08:30"
         counts = [r.get("count") for r in traffic]
         out += _card("Traffic", _bar_svg("traffic", counts, xl, "requests per bucket"))
         lat = [
@@ -604,9 +785,159 @@ def _charts(cycles: list[Mapping[str, Any]], traffic: list[Mapping[str, Any]], t
             ("p99", CUR_COLOR, [r.get("p99_ms") for r in traffic]),
         ]
         out += _card("Latency", _line_svg("latency", lat, xl, unit=" ms"))
+    elif traffic:
+        one = traffic[0]
+        later = "the chart starts with the second minute of traffic"
+        out += _card(
+            "Traffic",
+            _wait("traffic", f"{_fmt(one.get('count'), ',.0f')} requests so far; {later}"),
+        )
+        ms = f"p50 {_fmt(one.get('p50_ms'), '.1f')} ms, p99 {_fmt(one.get('p99_ms'), '.1f')} ms"
+        out += _card("Latency", _wait("latency", f"{ms} so far; {later}"))
     else:
         out += _card("Traffic", _NO_DATA) + _card("Latency", _NO_DATA)
     return out
+
+
+#: Marks of the healing timeline: colour and legend label. A retrain start is a tick at
+#: the bottom, the others span the plot.
+_TIMELINE_MARKS = {
+    "promoted": ("#27ae60", "promotion"),
+    "rejected": ("#c0392b", "rejection"),
+    "rolled_back": ("#333333", "rollback"),
+    "retrain": ("#8e44ad", "retrain started"),
+    "failed": ("#c0392b", "failed retrain"),
+}
+_TICK_SECONDS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800]
+_TICK_SECONDS += [21600, 43200, 86400, 172800, 604800, 1209600, 2592000]
+
+
+def _marks(
+    events: list[Mapping[str, Any]], runs: list[Mapping[str, Any]]
+) -> list[tuple[datetime, str, str, str]]:
+    """(time, kind, short label, tooltip) of every promotion, rejection and rollback among
+    ``events``, every retrain start among ``runs``, and every run that failed or was
+    rejected without a "rejected" event of its candidate."""
+    out: list[tuple[datetime, str, str, str]] = []
+    rejected = set()
+    for ev in events:
+        kind, t = _plain(ev.get("event")), _time(ev.get("created_at"))
+        if kind not in ("promoted", "rejected", "rolled_back") or t is None:
+            continue
+        version, previous = _plain(ev.get("version")), _plain(ev.get("previous_version"))
+        if kind == "rejected":
+            rejected.add(version)
+        tip = f"{kind.replace('_', ' ')} {version}" + (f" (was {previous})" if previous else "")
+        out.append((t, kind, version, tip))
+    for run in runs:
+        rid, status = _plain(run.get("id")), _plain(run.get("status"))
+        start, end = _time(run.get("started_at")), _time(run.get("finished_at"))
+        if start is not None:
+            tip = f"retrain {rid} started (trigger {_plain(run.get('trigger'))})"
+            out.append((start, "retrain", "", tip))
+        candidate = _plain(run.get("candidate_version"))
+        own = status == "failed" or (status == "rejected" and candidate not in rejected)
+        if end is not None and own:
+            out.append((end, status, candidate, f"retrain {rid} {status} {candidate}".rstrip()))
+    return out
+
+
+def _timeline(
+    cycles: list[Mapping[str, Any]],
+    events: list[Mapping[str, Any]],
+    runs: list[Mapping[str, Any]],
+) -> str:
+    """The healing timeline: live (labeled) and estimated (label-free, its interval
+    shaded) F1 of each monitor cycle over time, promotions, rejections and rollbacks as
+    vertical lines and retrain starts as ticks. Marks before the first cycle are left
+    out; fewer than two cycles give a sentence instead of a chart."""
+    pts = sorted(
+        ((t, c) for c in cycles if (t := _time(c.get("created_at"))) is not None),
+        key=lambda p: p[0],
+    )
+    if len(pts) < 2:
+        text = "the healing timeline starts after two monitor cycles"
+        if not pts:
+            return _wait("f1", f"no monitor cycle yet; {text}")
+        c = pts[0][1]
+        band = ""
+        if _num(c.get("estimated_f1_low")) is not None and _num(c.get("estimated_f1_high")):
+            low, high = c.get("estimated_f1_low"), c.get("estimated_f1_high")
+            band = f" ({_fmt(low, '.3f')}&ndash;{_fmt(high, '.3f')})"
+        return _wait(
+            "f1",
+            f"one monitor cycle so far: live F1 {_fmt(c.get('live_f1'), '.3f')}, estimated "
+            f"F1 {_fmt(c.get('estimated_f1'), '.3f')}{band}; {text}",
+        )
+    t0 = pts[0][0]
+    marks = sorted((m for m in _marks(events, runs) if m[0] >= t0), key=lambda m: m[0])
+    t1 = max([pts[-1][0], *(m[0] for m in marks)])
+    span = max((t1 - t0).total_seconds(), 1.0)
+    w, h, left, right, top, base = 900, 262, 40, 885, 22, 222
+
+    def px(t: datetime) -> float:
+        return left + (right - left) * (t - t0).total_seconds() / span
+
+    def py(v: float) -> float:
+        return base - (base - top) * min(max(v, 0.0), 1.0)
+
+    legend = [("live F1 (labeled)", CUR_COLOR), ("estimated F1 (label-free)", REF_COLOR)]
+    legend += [(label, color) for k, (color, label) in _TIMELINE_MARKS.items() if k != "failed"]
+    out = _svg("data-chart", "f1", w, h, legend).replace('"chart"', '"chart wide"', 1)
+    for k in range(6):
+        out += f'<path d="M{left} {_c(py(k / 5))}H{right}" stroke="#eee"/>'
+        out += _text(left - 3, py(k / 5) + 4, f"{k / 5:.1f}", "end", 11)
+    run: list[tuple[float, float, float]] = []
+    for t, c in [*pts, (t1, {})]:  # the empty sentinel closes the last run
+        lo, hi = _num(c.get("estimated_f1_low")), _num(c.get("estimated_f1_high"))
+        if lo is not None and hi is not None:
+            run.append((px(t), py(lo), py(hi)))
+            continue
+        if len(run) > 1:
+            d = "L".join([f"{_c(x)} {_c(y)}" for x, _, y in run])
+            d += "L" + "L".join(f"{_c(x)} {_c(y)}" for x, y, _ in reversed(run))
+            out += f'<path d="M{d}Z" fill="{REF_COLOR}" fill-opacity=".18"/>'
+        run = []
+    last_label = -1e9
+    for t, kind, label, tip in marks:
+        color = _TIMELINE_MARKS.get(kind, ("#c0392b", ""))[0]
+        x, y0 = px(t), (base - 8 if kind == "retrain" else top)
+        out += (
+            f'<path data-mark="{_e(kind)}" d="M{_c(x)} {_c(y0)}V{base}" stroke="{color}" '
+            f'stroke-width="1.5"><title>{_e(tip)} at {t:%Y-%m-%d %H:%M:%S} UTC</title></path>'
+        )
+        if label and kind != "retrain" and x - last_label >= 44:
+            end = x > right - 44  # near the right edge the label goes left of its line
+            out += _text(x - 2 if end else x + 2, top + 10, label, "end" if end else "", 11)
+            last_label = x
+    for key, color in (("estimated_f1", REF_COLOR), ("live_f1", CUR_COLOR)):
+        line: list[list[str]] = [[]]
+        for t, c in pts:
+            v = _num(c.get(key))
+            if v is None:
+                line.append([])
+            else:
+                line[-1].append(f"{_c(px(t))} {_c(py(v))}")
+        for r in (r for r in line if r):
+            if len(r) > 1:
+                out += f'<path d="M{"L".join(r)}" fill="none" stroke="{color}" stroke-width="1.8"/>'
+            if len(pts) <= 60 or len(r) == 1:  # dots while they stay readable
+                out += "".join(
+                    f'<circle cx="{x}" cy="{y}" r="2.2" fill="{color}"/>'
+                    for x, y in (p.split() for p in r)
+                )
+    out += f'<path d="M{left} {top}V{base}H{right}" fill="none" stroke="#999"/>'
+    step = float(next((s for s in _TICK_SECONDS if span / s <= 6), span / 6))
+    fmt = "%H:%M:%S" if step < 60 else "%H:%M" if step < 86400 else "%m-%d"
+    tick = math.ceil(t0.timestamp() / step) * step
+    while tick <= t0.timestamp() + span:
+        x = px(datetime.fromtimestamp(tick, timezone.utc))
+        out += f'<path d="M{_c(x)} {base}v4" stroke="#999"/>'
+        label = f"{datetime.fromtimestamp(tick, timezone.utc):{fmt}}"
+        out += _text(x, base + 15, label, "middle", 11)
+        tick += step
+    caption = f"UTC, {t0:%Y-%m-%d %H:%M:%S} to {t1:%Y-%m-%d %H:%M:%S}"
+    return out + _text(left, h - 4, caption, size=11) + "</svg>"
 
 
 def _health(health: Mapping[str, Any]) -> str:
@@ -618,11 +949,34 @@ def _health(health: Mapping[str, Any]) -> str:
     return _table(rows) if rows else _NO_DATA
 
 
+def _events(events: list[Mapping[str, Any]], reasons: _Reasons) -> str:
+    """The model events table (first 50): time, event, version (and the production
+    version before it), actor, reason."""
+    rows = []
+    for ev in events[:50]:
+        version = _show(ev.get("version"))
+        if _plain(ev.get("previous_version")):
+            version += f' <small class="muted">was {_show(ev.get("previous_version"))}</small>'
+        rows.append(
+            [
+                _when(ev.get("created_at")),
+                _badge(ev.get("event")),
+                version,
+                _show(ev.get("actor")),
+                reasons(ev.get("reason")),
+            ]
+        )
+    head = ["time", "event", "version", "actor", "reason"]
+    return _table(rows, head, nowrap=3) if rows else _NO_DATA
+
+
 def render_dashboard(data: Mapping[str, Any]) -> str:
     """The operator dashboard (``GET /``): plain HTML + inline SVG, refreshed by a meta tag.
 
     Every key is optional; a missing or empty section renders "no data yet", and values of
-    the wrong type are ignored. Numbers that are None / NaN / inf show as a dash.
+    the wrong type are ignored. Numbers that are None / NaN / inf show as a dash. A chart
+    that would have fewer than two points is a sentence instead, in an element with the
+    chart's ``data-chart`` key.
 
     * ``refresh_seconds`` (int, default 30, clamped to 1..86400): the
       ``<meta http-equiv="refresh">`` period. ``generated_at`` (str): shown in the header.
@@ -636,25 +990,39 @@ def render_dashboard(data: Mapping[str, Any]) -> str:
       ``"/reports/drift/latest"``) becomes a link, anything else is shown as text.
     * ``production``: ``{"version", "promoted_at", "actor", "reason", "metrics": {"f1",
       "auc", "brier", "precision", "recall"}}``.
-    * ``last_retrain``: ``{"id", "trigger", "status", "started_at", "finished_at",
-      "reason", "candidate_version"}``.
+    * ``last_retrain`` (a ``retrain_runs`` row): ``{"id", "trigger", "status", "actor",
+      "base_version", "candidate_version", "started_at", "finished_at", "stage",
+      "reason", "error", "evidence", "candidates", "gates"}``; ``evidence`` and
+      ``candidates`` are JSON-like values shown as short lists (:func:`_brief`: numbers to
+      3 significant digits), ``gates`` the ``gate_results`` rows ``{"gate", "passed",
+      "values", "thresholds"}``; empty fields are left out.
     * ``cycles`` (oldest first): ``{"created_at", "status", "drift_share", "dataset_drift",
       "live_f1", "estimated_f1", "estimated_f1_low", "estimated_f1_high", "n_window",
-      "decision"}`` -> ``<svg class="chart" data-chart="drift_share">`` and
-      ``data-chart="f1"`` (live vs estimated F1, the estimate's interval shaded).
+      "decision"}`` -> ``<svg class="chart" data-chart="drift_share">`` and the healing
+      timeline ``data-chart="f1"``: live and estimated F1 (its interval shaded) over time.
+    * ``timeline_events`` (default: ``events``): ``model_events`` rows ``{"created_at",
+      "event", "version", "previous_version"}``; each promotion, rejection and rollback
+      from the first cycle on is a line ``<path data-mark="promoted|rejected|rolled_back">``
+      on the timeline.
+    * ``runs``: ``retrain_runs`` rows ``{"id", "trigger", "status", "candidate_version",
+      "started_at", "finished_at"}``; each start is a tick ``data-mark="retrain"``, a
+      failed run (or one rejected without a "rejected" event) a line at its end.
     * ``traffic`` (oldest first): ``{"bucket", "count", "p50_ms", "p99_ms"}`` ->
       ``data-chart="traffic"`` (bars) and ``data-chart="latency"`` (lines).
     * ``versions`` (newest first): ``{"version", "status", "created_at", "trigger",
-      "reason", "metrics"}`` -> a timeline (first 50).
+      "reason", "metrics"}`` -> a list (first 50).
     * ``events`` (newest first, model_events rows): ``{"created_at", "event", "version",
       "previous_version", "reason", "actor"}`` -> a table (first 50).
+
+    A long reason shows its cause, the whole text in a ``<details>`` element; the same
+    text further down the page links back to it (:class:`_Reasons`).
     """
     refresh = int(min(max(_num(data.get("refresh_seconds", 30)) or 30, 1), 86400))
     health, stats = _mapping(data.get("health")), _mapping(data.get("stats"))
     body = "<h1>selfheal operator dashboard "
     body += (_badge(health["status"]) if "status" in health else "") + "</h1><p>"
     if data.get("generated_at"):
-        body += f"updated {_show(data['generated_at'])} &middot; "
+        body += f"updated {_when(data['generated_at'])} &middot; "
     url = data.get("report_url")
     if isinstance(url, str) and url.startswith("/") and not url.startswith("//"):
         body += f'<a href="{_e(url)}">latest drift report</a></p>'
@@ -667,35 +1035,28 @@ def render_dashboard(data: Mapping[str, Any]) -> str:
         figs += f'<div class="figure" data-key="{_e(k)}"><span class="v">{v or "&mdash;"}</span>'
         figs += f'<span class="k">{_e(label)}</span></div>'
     body += f'<div class="figures">{figs}</div>' if figs else _NO_DATA
-    timeline = "".join(
-        f'<li><b>{_show(v.get("version"))}</b> {_badge(v.get("status"))} <span class="muted">'
-        f"{_show(v.get('created_at'))} &middot; trigger {_show(v.get('trigger'))}</span><br>"
-        f"{_reason(v.get('reason'))}<br><small>{_metrics(v.get('metrics'))}</small></li>"
-        for v in _rows(data.get("versions"))[:50]
-    )
-    cols = ("created_at", "event", "version", "previous_version", "actor", "reason")
-    events = [
-        [
-            _badge(ev.get(c))
-            if c == "event"
-            else _reason(ev.get(c))
-            if c == "reason"
-            else _show(ev.get(c))
-            for c in cols
-        ]
-        for ev in _rows(data.get("events"))[:50]
-    ]
     threshold = _num(data.get("drift_share_threshold", 0.5))
     cycles, traffic = _rows(data.get("cycles")), _rows(data.get("traffic"))
-    body += '<div class="grid">' + _card("Health", _health(health))
-    body += _card("Production model", _kv(_mapping(data.get("production"))))
-    body += _card("Last retrain", _kv(_mapping(data.get("last_retrain"))))
+    events = _rows(data.get("events"))
+    marked = _rows(data["timeline_events"]) if "timeline_events" in data else events
+    reasons = _Reasons()  # cards in page order: a repeated reason links up to its first
+    body += '<div class="grid dash">'
+    body += _card("Healing timeline", _timeline(cycles, marked, _rows(data.get("runs"))), wide=True)
+    body += _card("Health", _health(health))
+    body += _card("Production model", _kv(_mapping(data.get("production")), reasons))
+    last = _mapping(data.get("last_retrain"))
+    body += _card("Last retrain", _retrain(last, reasons) if last else _NO_DATA)
     body += _charts(cycles, traffic, 0.5 if threshold is None else threshold)
+    timeline = "".join(
+        f'<li><b>{_show(v.get("version"))}</b> {_badge(v.get("status"))} <span class="muted">'
+        f"{_when(v.get('created_at'))} &middot; trigger {_show(v.get('trigger'))}</span>"
+        f"<div>{reasons(v.get('reason'))}</div><small>{_metrics(v.get('metrics'))}</small></li>"
+        for v in _rows(data.get("versions"))[:50]
+    )
     body += _card(
         "Model versions", f'<ol class="timeline">{timeline}</ol>' if timeline else _NO_DATA
     )
-    events_html = _table(events, [c.replace("_", " ") for c in cols]) if events else _NO_DATA
-    body += _card("Recent model events", events_html) + "</div>"
+    body += _card("Recent model events", _events(events, reasons), wide=True) + "</div>"
     return _page("selfheal dashboard", body, refresh=refresh)
 
 

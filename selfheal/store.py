@@ -577,3 +577,30 @@ def fail_interrupted_runs(conn: sqlite3.Connection, now: str) -> int:
         " WHERE status = 'running'",
         (now, "interrupted: the process stopped before the retrain finished"),
     ).rowcount
+
+
+# -- dashboard timeline -------------------------------------------------------------------
+def events_since(
+    conn: sqlite3.Connection, since: str, events: Sequence[str], limit: int = 500
+) -> list[dict[str, Any]]:
+    """Model events of the given kinds at or after `since`, oldest first, without their
+    `details` JSON (the dashboard's healing timeline marks them)."""
+    rows = conn.execute(
+        "SELECT id, created_at, event, version, previous_version, actor FROM model_events"
+        f" WHERE created_at >= ? AND event IN ({', '.join('?' * len(events))})"
+        " ORDER BY id DESC LIMIT ?",
+        (since, *events, limit),
+    ).fetchall()
+    return [dict(r) for r in reversed(rows)]
+
+
+def runs_since(conn: sqlite3.Connection, since: str, limit: int = 500) -> list[dict[str, Any]]:
+    """Retrain runs that started or finished at or after `since`, oldest first, without
+    their evidence and candidates JSON."""
+    rows = conn.execute(
+        "SELECT id, trigger, status, actor, candidate_version, started_at, finished_at"
+        " FROM retrain_runs WHERE started_at >= ? OR finished_at >= ?"
+        " ORDER BY id DESC LIMIT ?",
+        (since, since, limit),
+    ).fetchall()
+    return [dict(r) for r in reversed(rows)]

@@ -442,9 +442,13 @@ def full_dashboard() -> dict[str, Any]:
 def test_dashboard_with_full_data() -> None:
     text = report.render_dashboard(full_dashboard())
     page = check_page(text)
-    charts = {c.get("data-chart") for c in page.charts()}
-    assert charts == {"drift_share", "f1", "traffic", "latency"}
-    assert all(c.get("class") == "chart" for c in page.charts())
+    charts = {c.get("data-chart"): c.get("class") for c in page.charts()}
+    assert charts == {
+        "f1": "chart wide",  # the healing timeline
+        "drift_share": "chart",
+        "traffic": "chart",
+        "latency": "chart",
+    }
     keys = {a["data-key"] for t, a in page.elements if "figure" in a.get("class", "").split()}
     assert keys == set(full_dashboard()["stats"])
     assert '<meta http-equiv="refresh" content="15">' in text
@@ -454,6 +458,7 @@ def test_dashboard_with_full_data() -> None:
     assert html.escape(HOSTILE, quote=True) in text and HOSTILE not in text
     assert "no data yet" not in text
     assert 'fill-opacity=".18"' in text and "threshold 0.5" in text  # F1 band, drift line
+    assert text.count('data-mark="promoted"') == 1 and "data-mark=" in text
 
 
 def test_dashboard_with_empty_data() -> None:
@@ -477,27 +482,268 @@ def test_dashboard_refuses_foreign_links_and_survives_junk() -> None:
     text = report.render_dashboard(data)
     page = check_page(text)
     assert not any(t == "a" for t, _ in page.elements)
-    assert {c.get("data-chart") for c in page.charts()} == {"drift_share", "f1"}
+    assert {c.get("data-chart") for c in page.charts()} == {"drift_share"}
+    assert '<p class="muted wait" data-chart="f1">no monitor cycle yet;' in text  # no times
     assert "&lt;i&gt;x&lt;/i&gt;" in text and 'content="30"' in text
 
 
-def test_dashboard_reasons_lead_with_the_cause_and_keep_the_full_text_in_details() -> None:
-    from selfheal.report import render_dashboard
+REJECTION = (
+    "drift: rejected by statistical: F1 gain -0.006 < 0.01 required (n=500).; "
+    "stability: Unstable: Brier 0.2083 vs champion 0.1103 (increase +0.0980 > 0.01 allowed).; "
+    "passed: data_quality, consistency"
+)
 
-    reason = (
-        "drift: rejected by statistical: F1 gain -0.006 < 0.01 required (n=500).; "
-        "passed: data_quality, stability, consistency"
-    )
-    html = render_dashboard(
+
+def test_dashboard_shows_a_rejection_reason_once_short_with_the_full_text_in_details() -> None:
+    text = report.render_dashboard(
         {
-            "versions": [{"version": "v0002", "status": "rejected", "reason": reason}],
-            "events": [{"event": "rejected", "version": "v0002", "reason": reason}],
-            "last_retrain": {"id": 1, "status": "rejected", "reason": reason},
+            "versions": [{"version": "v0002", "status": "rejected", "reason": REJECTION}],
+            "events": [{"event": "rejected", "version": "v0002", "reason": REJECTION}],
+            "last_retrain": {"id": 1, "status": "rejected", "reason": REJECTION},
         }
     )
-    short = "drift: rejected by statistical: F1 gain -0.006 &lt; 0.01 required (n=500)."
-    assert html.count(f"<details><summary>{short}</summary>") == 3
-    assert html.count("passed: data_quality, stability, consistency</details>") == 3
-    assert "<script" not in html
-    plain = render_dashboard({"versions": [{"version": "v0001", "reason": "first model"}]})
-    assert "first model" in plain and "<details>" not in plain
+    page = check_page(text)
+    short = "drift: rejected by statistical: F1 gain -0.006 &lt; 0.01 required (n=500). (+1 more)"
+    assert f'<details id="reason-1"><summary>{short}</summary>' in text
+    assert text.count(html.escape(REJECTION)) == 1 and text.count("<details") == 1
+    assert text.count("F1 gain -0.006") == 2 and text.count("Unstable") == 1  # never 3 times
+    # The full text is in the last retrain (first on the page); the others link up to it.
+    assert text.index("<details") < text.index("<h2>Model versions</h2>")
+    links = [a["href"] for t, a in page.elements if t == "a"]
+    assert links == ["#reason-1", "#reason-1"] and "same reason as above" in text
+    plain = report.render_dashboard({"versions": [{"version": "v0001", "reason": "first model"}]})
+    assert "first model" in plain and "<details" not in plain and "<a " not in plain
+
+
+def card(text: str, title: str) -> str:
+    """The markup of the dashboard card titled `title`."""
+    return text.split(f"<h2>{title}</h2>", 1)[1].split('<div class="card', 1)[0]
+
+
+def test_dashboard_last_retrain_shows_evidence_as_a_short_list_with_rounded_numbers() -> None:
+    run = {
+        "id": 1,
+        "trigger": "drift",
+        "status": "rejected",
+        "actor": "monitor",
+        "base_version": "v0001",
+        "candidate_version": "v0002",
+        "started_at": "2026-11-30T09:31:29.686100Z",
+        "finished_at": "2026-11-30T09:31:31.514515Z",
+        "reason": "drift: rejected by statistical: F1 gain -0.065 < 0.01 required.",
+        "error": None,
+        "data_cutoff_seq": None,
+        "evidence": {
+            "triggers": {
+                "drift": {
+                    "consecutive_cycles": 2,
+                    "drift_share": 0.75,
+                    "drifted": ["age", "income", "employment_years"],
+                    "score_drifted": True,
+                },
+                "estimated_f1": {
+                    "estimated_f1": 0.5113284358865495,
+                    "reference_estimated_f1": 0.5956862206347026,
+                    "band": [0.4604975922953451, 0.5595594826482264],
+                    "drop": 0.08435778474815303,
+                    "deeper": {"a": {"b": 1}},
+                },
+            },
+            "model_version": "v0001",
+            "estimator": "HistGradientBoostingClassifier(early_stopping=False,\n"
+            + " " * 31
+            + "l2_regularization=1.0, learning_rate=0.08, max_iter=200)",
+        },
+        "candidates": {
+            "n_live": 800,
+            "holdout": {"rows": 240, "positive_rate": 0.2916666666666667},
+            "candidates": [{"window": "recent", "f1": 0.5799}, {"window": "weighted"}],
+            "chosen": "recent",
+        },
+        "gates": [
+            {
+                "gate": "data_quality",
+                "passed": True,
+                "values": {"n_rows": 5800, "class_shares": {"0": 0.7318965517241379}},
+                "thresholds": {"min_rows": 500},
+            },
+            {
+                "gate": "statistical",
+                "passed": False,
+                "values": {
+                    "mode": "champion",
+                    "n": 240,
+                    "gain": -0.06527963351784694,
+                    "ci_low": -0.1414433175,
+                },
+                "thresholds": {"min_f1_gain": 0.01, "threshold": 0.2300279212132047},
+            },
+        ],
+    }
+    text = report.render_dashboard({"last_retrain": run})
+    check_page(text)
+    part = card(text, "Last retrain")
+    assert "{" not in part and "&#x27;" not in part  # never a raw dict repr
+    shown = re.sub(r"<[^>]*>", " ", part)  # the text on screen
+    decimals = re.findall(r"\d+\.\d+", shown)
+    assert decimals and all(len(d.replace(".", "").lstrip("0")) <= 3 for d in decimals), decimals
+    for shown in (
+        # two levels as nested lists, the third as "key value" pairs, the fourth a count
+        '<li><span class="k">triggers</span> <ul class="brief"><li><span class="k">drift</span>',
+        "consecutive cycles 2 &middot; drift share 0.75 &middot; drifted age, income, "
+        "employment_years &middot; score drifted yes</li>",
+        "estimated f1 0.511 &middot; reference estimated f1 0.596 &middot; band 0.46, 0.56 "
+        "&middot; drop 0.0844 &middot; deeper 1 field</li>",
+        '<span class="k">positive rate</span> 0.292',
+        '<span class="k">candidates</span> 2 items',
+        "n 240 &middot; gain -0.0653 &middot; ci low -0.141</summary>values: mode champion",
+        "thresholds: min f1 gain 0.01 &middot; threshold 0.23</details>",
+        "n rows 5800</summary>",
+        '<span class="badge b-passed">passed</span> <b>data_quality</b>',
+        '<span class="badge b-failed">failed</span> <b>statistical</b>',
+        '<time datetime="2026-11-30T09:31:29.686100Z"',
+        ">2026-11-30 09:31:29</time>",
+    ):
+        assert shown in part, shown
+    estimator = "HistGradientBoostingClassifier(early_stopping=False, l2_regularization=1.0, "
+    assert f'<span title="{estimator}' in part and "\u2026</span>" in part  # clipped
+    assert "error" not in part and "data cutoff" not in part  # empty fields left out
+    assert "<th>run</th><td>1</td>" in part and "<th>candidate</th><td>v0002</td>" in part
+
+
+def timeline_data() -> dict[str, Any]:
+    at = "2026-11-26T{}Z".format
+    cycles = [
+        {
+            "created_at": at(t),
+            "live_f1": live,
+            "estimated_f1": est,
+            "estimated_f1_low": est - 0.03,
+            "estimated_f1_high": est + 0.03,
+        }
+        for t, live, est in (
+            ("08:00:00", 0.8, 0.78),
+            ("08:10:00", None, 0.7),
+            ("08:40:00", 0.5, 0.6),
+        )
+    ]
+    events = [  # newest first, as the events table has them
+        {"created_at": at("08:30:00"), "event": "rolled_back", "version": "v0001"},
+        {"created_at": at("08:20:00"), "event": "promoted", "version": "v0003"},
+        {"created_at": at("08:20:00"), "event": "registered", "version": "v0003"},
+        {"created_at": at("08:15:00"), "event": "rejected", "version": "v0002"},
+        {"created_at": "2026-11-20T08:00:00Z", "event": "promoted", "version": "v0001"},
+    ]
+    runs = [
+        {
+            "id": 1,
+            "status": "rejected",
+            "candidate_version": "v0002",
+            "trigger": "drift",
+            "started_at": at("08:10:00"),
+            "finished_at": at("08:15:00"),
+        },
+        {
+            "id": 2,
+            "status": "promoted",
+            "candidate_version": "v0003",
+            "trigger": "labeled_f1",
+            "started_at": at("08:18:00"),
+            "finished_at": at("08:20:00"),
+        },
+        {
+            "id": 3,
+            "status": "failed",
+            "candidate_version": None,
+            "trigger": "manual",
+            "started_at": at("08:31:00"),
+            "finished_at": at("08:32:00"),
+        },
+        {
+            "id": 4,
+            "status": "rejected",
+            "candidate_version": None,
+            "trigger": "manual",
+            "started_at": at("08:33:00"),
+            "finished_at": at("08:50:00"),
+        },
+    ]
+    return {"cycles": cycles, "events": events, "runs": runs}
+
+
+def test_dashboard_healing_timeline_marks_promotions_rejections_and_rollbacks() -> None:
+    text = report.render_dashboard(timeline_data())
+    page = check_page(text)
+    marks = [a["data-mark"] for t, a in page.elements if t == "path" and "data-mark" in a]
+    # Oldest first; the promotion before the first cycle and "registered" are not marks;
+    # run 1's rejection is its event's, run 4 (no candidate) is marked at its end.
+    assert marks == [
+        "retrain",
+        "rejected",
+        "retrain",
+        "promoted",
+        "rolled_back",
+        "retrain",
+        "failed",
+        "retrain",
+        "rejected",
+    ]
+    svg = text.split('data-chart="f1"', 1)[1].split("</svg>", 1)[0]
+    for label in ("live F1 (labeled)", "estimated F1 (label-free)", "promotion", "rejection"):
+        assert f">{label}</text>" in svg, label
+    assert ">rollback</text>" in svg and ">retrain started</text>" in svg
+    assert "<title>rolled back v0001 at 2026-11-26 08:30:00 UTC</title>" in svg
+    assert "<title>retrain 3 failed at 2026-11-26 08:32:00 UTC</title>" in svg
+    assert "UTC, 2026-11-26 08:00:00 to 2026-11-26 08:50:00" in svg  # run 4 ends last
+    assert ">08:10</text>" in svg and ">08:50</text>" in svg  # ticks every 10 minutes
+
+
+def test_dashboard_healing_timeline_places_cycles_by_time() -> None:
+    data = timeline_data()
+    data["runs"], data["events"] = [], []
+    svg = report.render_dashboard(data).split('data-chart="f1"', 1)[1].split("</svg>", 1)[0]
+    # x runs 40..885 over 08:00..08:40: the cycles sit at 0, 1/4 and 1 of the way.
+    live = re.findall(rf'<circle cx="([\d.]+)" cy="[\d.]+" r="2.2" fill="{report.CUR_COLOR}"', svg)
+    est = re.findall(rf'<circle cx="([\d.]+)" cy="[\d.]+" r="2.2" fill="{report.REF_COLOR}"', svg)
+    assert live == ["40.0", "885.0"] and est == ["40.0", "251.2", "885.0"]
+    assert svg.count('fill-opacity=".18"') == 1  # one band over the three estimates
+
+
+def test_dashboard_with_one_cycle_shows_sentences_instead_of_empty_charts() -> None:
+    cycle = {
+        "created_at": "2026-11-26T08:00:00Z",
+        "status": "ok",
+        "drift_share": 0.25,
+        "live_f1": 0.812,
+        "estimated_f1": 0.79,
+        "estimated_f1_low": 0.75,
+        "estimated_f1_high": 0.83,
+    }
+    traffic = [{"bucket": "2026-11-26T08:00", "count": 400, "p50_ms": 3.14, "p99_ms": 12.5}]
+    text = report.render_dashboard({"cycles": [cycle], "traffic": traffic})
+    page = check_page(text)
+    assert page.charts() == []  # no chart with one point
+    waits = {a["data-chart"] for t, a in page.elements if t == "p" and "data-chart" in a}
+    assert waits == {"f1", "drift_share", "traffic", "latency"}
+    assert "live F1 0.812, estimated F1 0.790 (0.750&ndash;0.830)" in text
+    assert "the healing timeline starts after two monitor cycles" in text
+    assert "400 requests so far" in text and "p50 3.1 ms, p99 12.5 ms so far" in text
+    two = report.render_dashboard({"cycles": [cycle, {**cycle, "created_at": "2026-11-26T08:01Z"}]})
+    assert {c.get("data-chart") for c in check_page(two).charts()} == {"f1", "drift_share"}
+
+
+def test_dashboard_events_table_is_compact() -> None:
+    events = [
+        {
+            "created_at": "2026-11-26T11:00:00.123456Z",
+            "event": "rolled_back",
+            "version": "v0001",
+            "previous_version": "v0004",
+            "actor": "cli",
+            "reason": "operator rollback",
+        }
+    ]
+    part = card(report.render_dashboard({"events": events}), "Recent model events")
+    assert "<th>time</th><th>event</th><th>version</th><th>actor</th><th>reason</th>" in part
+    assert '<td class="nw"><time datetime="2026-11-26T11:00:00.123456Z"' in part
+    assert 'v0001 <small class="muted">was v0004</small>' in part
