@@ -10,6 +10,7 @@ import hmac
 import json
 import logging
 import math
+import re
 import time
 import uuid
 from typing import Any
@@ -23,13 +24,15 @@ from selfheal import ops, store
 from selfheal.db import iso
 from selfheal.errors import (
     ConflictError,
+    InvalidVersionError,
     NoModelError,
     NotFoundError,
     SelfhealError,
     ValidationError,
 )
+from selfheal.openapi import MAX_REASON_CHARS, VERSION_PATTERN
 from selfheal.performance import labeled_metrics, latency_percentiles
-from selfheal.schema import Validated
+from selfheal.schema import FeatureSchema, Validated, label_hint, label_value
 from selfheal.service import Service
 
 log = logging.getLogger("selfheal.api")
@@ -142,7 +145,26 @@ def create_app(service: Service) -> Flask:
             )
         raw = request.get_data(cache=False)
         try:
-            return json.loads(raw)
+            data = json.loads(raw, object_pairs_hook=_unique_keys)
+            if _SURROGATE_ESCAPE.search(raw):  # rare: only then walk the parsed body
+                _check_text(data)
+            return data
+        except _DuplicateKey as dup:
+            message = (
+                f"key {dup.key!r} appears more than once in one JSON object; send each field "
+                "once (JSON parsers disagree on which copy wins)"
+            )
+            raise ValidationError(
+                message,
+                details=[{"field": dup.key, "problem": "duplicate_key", "message": message}],
+            ) from None
+        except _BadText as bad:
+            raise ApiError(
+                400,
+                "malformed_json",
+                f"request body holds a string with an unpaired UTF-16 surrogate "
+                f"({bad.text!r}); send valid Unicode text",
+            ) from None
         except RecursionError:
             raise ApiError(
                 400,
@@ -271,26 +293,27 @@ def create_app(service: Service) -> Flask:
         return ok(results[0])
 
     # -- labels --------------------------------------------------------------------------
-    def parse_label(item: Any) -> tuple[str, int] | str:
+    def parse_label(schema: FeatureSchema | None, item: Any) -> tuple[str, int] | str:
         if not isinstance(item, dict):
             return 'each label must be an object {"prediction_id", "label"}'
         pid, label = item.get("prediction_id"), item.get("label")
         extra = sorted(set(item) - {"prediction_id", "label"})
         if extra:
             return f"unexpected field(s) {extra}"
-        if not isinstance(pid, str) or not pid:
-            return "prediction_id must be a non-empty string"
-        if isinstance(label, bool):
-            return pid, int(label)
-        if isinstance(label, (int, float)) and label in (0, 1):
-            return pid, int(label)
-        return f"label must be 0 or 1 (or true/false), got {json.dumps(label)}"
+        if not isinstance(pid, str) or not pid or len(pid) > 128:
+            return "prediction_id must be a string of 1 to 128 characters"
+        value = label_value(label, schema)
+        if value is None:
+            return f"{label_hint(schema)}, got {_short_json(label)}"
+        return pid, value
 
     @app.post("/monitoring/labels")
     def labels() -> Response:
         data = body()
         items, batch = instances(data, "labels")
-        parsed = [parse_label(it) for it in items]
+        model = service.models.current
+        schema = model.schema if model is not None else None
+        parsed = [parse_label(schema, it) for it in items]
         good = [(i, p) for i, p in enumerate(parsed) if isinstance(p, tuple)]
         if not batch and not good:
             raise ValidationError(
@@ -488,12 +511,15 @@ def create_app(service: Service) -> Flask:
     @app.get("/monitoring/stats")
     def stats() -> Response:
         window = request.args.get("window", "1000")
-        if not (window.isascii() and window.isdigit()) or not 1 <= int(window) <= 1_000_000:
+        if (
+            not (window.isascii() and window.isdigit() and len(window) <= 7)
+            or not 1 <= int(window) <= 1_000_000
+        ):
             raise ApiError(
                 400, "bad_query", f"window must be an integer from 1 to 1000000, got {window!r}"
             )
         conn = service.read_conn()
-        rows = store.recent_predictions(conn, limit=int(window))
+        rows = store.recent_predictions(conn, limit=int(window), roles=("production", "external"))
         counts = store.traffic_counts(conn)
         out: dict[str, Any] = {"counts": counts, "window": {"size": int(window), "rows": len(rows)}}
         if rows:
@@ -515,6 +541,7 @@ def create_app(service: Service) -> Flask:
                     "positive_rate": float(preds.mean()),
                     "mean_probability": float(proba.mean()),
                     "out_of_range_rows": sum(1 for r in rows if r["out_of_range"]),
+                    "external_rows": sum(1 for r in rows if r["role"] == "external"),
                     "labeled": len(labeled),
                     "latency_ms": latency_percentiles(lat),
                     "versions": sorted({r["model_version"] for r in rows}),
@@ -626,6 +653,25 @@ def create_app(service: Service) -> Flask:
                         {"field": k, "problem": "wrong_type", "message": f"{k!r} must be a string"}
                     ],
                 )
+        for k in ("version", "to"):
+            if isinstance(data.get(k), str) and data[k] and not _VERSION.fullmatch(data[k]):
+                # Checked here, before the registry turns the name into a path.
+                msg = (
+                    f"{k!r} is {_short(data[k])}; a version name is 'v' and 4 to 31 digits, "
+                    "e.g. v0002 (GET /models lists them)"
+                )
+                raise InvalidVersionError(
+                    msg, details=[{"field": k, "problem": "invalid_version", "message": msg}]
+                )
+        why = data.get("reason")
+        if isinstance(why, str) and (len(why) > MAX_REASON_CHARS or not _is_text(why)):
+            msg = (
+                f"'reason' must be text of at most {MAX_REASON_CHARS} characters "
+                f"(got {len(why)}{'' if _is_text(why) else ', with an unpaired surrogate'})"
+            )
+            raise ValidationError(
+                msg, details=[{"field": "reason", "problem": "wrong_type", "message": msg}]
+            )
         return data
 
     @app.post("/model/promote")
@@ -805,7 +851,7 @@ def create_app(service: Service) -> Flask:
                 if all(v.get("ok") for v in health.values() if isinstance(v, dict))
                 else "unavailable"
             },
-            "last_retrain": runs[0] if runs else None,
+            "last_retrain": last_retrain,
         }
         if (s.reports_path / "drift" / "latest.html").is_file():
             data["report_url"] = "/reports/drift/latest"
@@ -821,17 +867,97 @@ def create_app(service: Service) -> Flask:
         from selfheal.openapi import build_openapi
 
         model = service.models.current
-        return ok(build_openapi(model.schema if model else None, model.version if model else None))
+        return ok(
+            build_openapi(
+                model.schema if model else None,
+                model.version if model else None,
+                max_instances=s.max_instances,
+            )
+        )
 
     @app.get("/docs")
     def docs() -> Response:
         from selfheal.openapi import build_openapi, render_html
 
         model = service.models.current
-        spec = build_openapi(model.schema if model else None, model.version if model else None)
+        spec = build_openapi(
+            model.schema if model else None,
+            model.version if model else None,
+            max_instances=s.max_instances,
+        )
         return Response(render_html(spec), mimetype="text/html")
 
     return app
+
+
+_VERSION = re.compile(VERSION_PATTERN)
+
+
+def _short(value: str) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _is_text(value: str) -> bool:
+    """False for a string with an unpaired surrogate ("\\ud800" in JSON): Python keeps it,
+    but SQLite and every file need valid UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+class _BadText(Exception):
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text[:40]
+
+
+def _check_text(value: Any) -> None:
+    """Raise `_BadText` for a string (key or value) that is not valid Unicode: JSON's
+    `\\ud800` escapes decode to a lone surrogate, which no database or file can store."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _BadText(v) from None
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`json.loads` object hook: a dict, or `_DuplicateKey` naming the first repeated key
+    (the standard library keeps the last copy silently)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return out
+
+
+def _short_json(value: Any, limit: int = 80) -> str:
+    """`value` as JSON, cut to `limit` characters for an error message."""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _near_route(path: str, rules: list[str]) -> str | None:

@@ -1,13 +1,19 @@
 """The command-line face: parse arguments, call the core, print, map errors to exit codes.
 
-Exit codes: 0 success, 1 an operation failed (the message says why), 2 bad arguments or
-input. Errors are one line on stderr: `selfheal: error: ...`, never a traceback.
+Exit codes (docs/troubleshooting.md, "Exit codes"): 0 the command did what was asked (a
+challenger judged and promoted); 1 an operation failed (the message says why; a bug says
+"please report it"); 2 bad arguments or input; 3 the evaluation gates said no (a rejected
+retrain, `train --challenge` or first model, a rejected version to promote); 130 Ctrl-C.
+Errors are one line on stderr: `selfheal: error: ...`, never a traceback; so are the core's
+log records during a command (a retrain that fails inside the healer is logged there).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import math
 import shutil
 import sqlite3
 import sys
@@ -18,9 +24,61 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from selfheal.config import Settings
-from selfheal.errors import ConfigError, DataError, NotFoundError, SelfhealError, ValidationError
+from selfheal.errors import (
+    ConfigError,
+    DataError,
+    GateRejected,
+    NoModelError,
+    NotFoundError,
+    SelfhealError,
+    ValidationError,
+)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130
+MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's random_state range
+# Refusals that are the evaluation gates' verdict, whatever the error class that carries them.
+_REJECTED_CODES = frozenset({GateRejected.code, "version_rejected"})
+BUG = "please report it with the command you ran"
+
+
+def exit_code(exc: SelfhealError) -> int:
+    """The exit code of an error: 3 when the gates said no, 2 for bad input, else 1."""
+    if isinstance(exc, GateRejected) or exc.code in _REJECTED_CODES:
+        return EXIT_REJECTED
+    if isinstance(exc, (ConfigError, DataError, ValidationError)):
+        return EXIT_USAGE
+    return EXIT_FAILED
+
+
+def outcome_exit_code(outcome: Any) -> int:
+    """The exit code of a judged challenger (`retrain`, `train --challenge`): 0 promoted,
+    3 rejected by the gates, 1 failed or not run."""
+    return {"promoted": EXIT_OK, "rejected": EXIT_REJECTED}.get(outcome.status, EXIT_FAILED)
+
+
+class OneLineLog(logging.Handler):
+    """The core's log records during a command, one line each on stderr.
+
+    Without a handler, Python's fallback prints a logged exception with its traceback (a
+    `train --challenge` with too few labels did). An expected failure, a SelfhealError, is
+    its message; any other exception is a bug and says so, still on one line."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+            exc = record.exc_info[1] if record.exc_info else None
+            if isinstance(exc, SelfhealError):
+                text = f"{text}: {exc.message}"
+            elif exc is not None:
+                text = f"{text}: unexpected {type(exc).__name__}: {exc}; {BUG}"
+            level = "error" if record.levelno >= logging.ERROR else "warning"
+            sys.stderr.write(f"selfheal: {level}: {' '.join(text.split())}\n")
+        except Exception:
+            self.handleError(record)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -321,6 +379,10 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from selfheal import ops
 
+    if args.rows is not None and args.rows < 1:
+        raise ValidationError(f"--rows must be at least 1, got {args.rows}")
+    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
+        raise ValidationError(f"--seed must be an integer from 0 to {MAX_SEED}, got {args.seed}")
     home = _home(settings)
     try:
         trained = ops.train_version(
@@ -353,7 +415,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         if trained.outcome is not None:
             _print_outcome(trained.outcome)
             print("\n".join(features))
-            return EXIT_OK if trained.outcome.status == "promoted" else EXIT_FAILED
+            return outcome_exit_code(trained.outcome)
         print(
             f"registered {trained.version}"
             + (
@@ -420,20 +482,34 @@ def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_retrain(args: argparse.Namespace, settings: Settings) -> int:
     home = _home(settings)
     try:
+        _need_production(home, "retrain from")
         healer, _ = home.loop()
         decision, _run = healer.request("manual", {"reason": args.reason}, actor="cli")
         if decision != "retrain":
-            print("a retrain is already running (in the server or another CLI); try later")
-            return EXIT_FAILED
+            raise SelfhealError(
+                "a retrain is already running (in the server or another CLI); try later",
+                code="retrain_running",
+            )
         _print_outcome(healer.last_outcome)
-        return EXIT_OK if healer.last_outcome.status in ("promoted", "rejected") else EXIT_FAILED
+        return outcome_exit_code(healer.last_outcome)
     finally:
         home.close()
+
+
+def _need_production(home: Any, what: str) -> None:
+    """A cycle without a production model fails; say so before running one."""
+    if home.registry.production() is None:
+        raise NoModelError(
+            f"no production model to {what}; run `{command_name()} init` (or "
+            f"`{command_name()} promote VERSION`)",
+            code="no_production",
+        )
 
 
 def cmd_monitor(args: argparse.Namespace, settings: Settings) -> int:
     home = _home(settings)
     try:
+        _need_production(home, "monitor")
         healer, monitor = home.loop()  # a retrain runs inside the cycle, in this process
         summary = monitor.run_once()
         outcome = healer.last_outcome if summary.get("retrain_run_id") else None
@@ -451,7 +527,13 @@ def cmd_monitor(args: argparse.Namespace, settings: Settings) -> int:
             _print_cycle(summary)
             if outcome is not None:  # say what the retrain did, gate by gate
                 _print_outcome(outcome)
-        return EXIT_FAILED if summary.get("status") == "error" else EXIT_OK
+        if summary.get("status") == "error":
+            return EXIT_FAILED
+        # The cycle is what was asked for: a retrain it started and the gates rejected is a
+        # verdict printed above, not a failure of the command (`make monitor` stays green).
+        if outcome is not None and outcome.status not in ("promoted", "rejected"):
+            return EXIT_FAILED
+        return EXIT_OK
     finally:
         home.close()
 
@@ -487,13 +569,17 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     """A monitor cycle records its report; this runs one without triggering retrains."""
     home = _home(settings.replace(auto_retrain=False))
     try:
+        _need_production(home, "report on")
         _, monitor = home.loop()
         summary = monitor.run_once()
-        if not summary.get("report_path"):
-            print(
-                "no traffic in the window yet: send predictions first (`make generate-predictions`)"
-            )
+        if summary.get("status") == "error":  # the monitor logged it, as one line
             return EXIT_FAILED
+        if not summary.get("report_path"):
+            raise NotFoundError(
+                "no traffic in the window yet, so no report: send predictions first "
+                "(`make generate-predictions`)",
+                code="no_report",
+            )
         print(f"wrote {summary['report_path']}")
         print(f"and   {settings.reports_path / 'drift' / 'latest.html'}")
     finally:
@@ -668,11 +754,14 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
     from selfheal import store
     from selfheal.db import iso, utcnow
 
-    if args.days < 0:
-        raise ValidationError(f"--days must be >= 0, got {args.days}")
+    if not math.isfinite(args.days) or args.days < 0:
+        raise ValidationError(f"--days must be a number >= 0, got {args.days}")
     home = _home(settings)
     try:
-        cutoff = iso(utcnow() - timedelta(days=args.days))
+        try:
+            cutoff = iso(utcnow() - timedelta(days=args.days))
+        except OverflowError:  # further back than year 1: keep everything
+            cutoff = "0001-01-01T00:00:00.000000Z"
         pruned = home.write(lambda c: store.prune(c, cutoff))
         print(
             f"pruned rows older than {cutoff}: {pruned['predictions']} predictions, "
@@ -686,12 +775,19 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     from selfheal.db import backup, iso
 
-    target = (
-        Path(args.to)
-        if args.to
-        else (settings.home_path / "backups" / f"selfheal-{iso()[:19].replace(':', '')}.db")
-    )
-    pages = backup(settings.db_path, target)
+    name = f"selfheal-{iso()[:19].replace(':', '')}.db"
+    target = Path(args.to) if args.to else settings.home_path / "backups" / name
+    if target.is_dir():  # like cp: into that folder
+        target = target / name
+    try:
+        pages = backup(settings.db_path, target)
+    except (OSError, sqlite3.Error) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise SelfhealError(
+            f"cannot write the backup to {target}: {reason}; pass --to a path in a folder "
+            "you can write to",
+            code="backup_failed",
+        ) from None
     print(
         f"backed up {settings.db_path} to {target} ({pages} pages); restore: stop the "
         f"server, copy it over {settings.db_path}, start again"
@@ -792,21 +888,32 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return simulate_main(argv[1:])
     args = build_parser().parse_args(argv)
+    # `serve` logs like run.py (tracebacks of real errors included); every other command
+    # prints the core's log records as one line each.
+    log = logging.getLogger("selfheal")
+    handler = None if args.command == "serve" else OneLineLog()
+    if handler is not None:
+        log.addHandler(handler)
+    try:
+        return _dispatch(args)
+    finally:
+        if handler is not None:
+            log.removeHandler(handler)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     settings: Settings | None = None
     try:
         if args.command == "env":  # it diagnoses the settings: it must not need them
             return cmd_env(args, None)
         settings = Settings.load()
         return COMMANDS[args.command](args, settings)
-    except (ConfigError, DataError, ValidationError) as exc:
-        _fail(exc)
-        return EXIT_USAGE
     except SelfhealError as exc:
         _fail(exc)
-        return EXIT_FAILED
+        return exit_code(exc)
     except KeyboardInterrupt:
         sys.stderr.write("selfheal: interrupted\n")
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # `selfheal models | head`: the reader went away, not an error
         sys.stderr.close()
         return EXIT_OK
@@ -827,8 +934,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except Exception as exc:  # a bug: still one line, never a traceback
         sys.stderr.write(
-            f"selfheal: error: unexpected {type(exc).__name__}: {exc}; "
-            "please report it with the command you ran\n"
+            f"selfheal: error: unexpected {type(exc).__name__}: "
+            f"{' '.join(str(exc).split())}; {BUG}\n"
         )
         return EXIT_FAILED
 

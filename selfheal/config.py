@@ -161,6 +161,15 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("drift_psi", "float", 0.2, "PSI level reported as notable.", low=0, high=10),
     Setting(
+        "drift_missing",
+        "float",
+        0.3,
+        "Effect-size threshold for a feature's share of missing values (Cohen's h; 0.3 is "
+        "0% -> 2.3% or 5% -> 14% missing).",
+        low=0,
+        high=3.15,
+    ),
+    Setting(
         "drift_share",
         "float",
         0.5,
@@ -550,6 +559,7 @@ class Settings:
             wasserstein_threshold=self.drift_wasserstein,
             js_threshold=self.drift_js,
             psi_threshold=self.drift_psi,
+            missing_threshold=self.drift_missing,
             min_window=self.drift_min_window,
             dataset_drift_share=self.drift_share,
         )

@@ -147,6 +147,7 @@ class LoadedData:
     target: str
     positive: str | None
     source: str
+    negative: str | None = None  # the target's other value, when `positive` is set
     formats: dict[str, dict[str, Any]] = field(default_factory=dict)  # numeric: decimal, unit
     notes: tuple[str, ...] = ()  # warnings to show the person training
 
@@ -319,6 +320,14 @@ def encode_target(
     )
 
 
+def _other_value(col: pd.Series, positive: str | None) -> str | None:
+    """The target's value that is not `positive` (None when `positive` is None)."""
+    if positive is None:
+        return None
+    others = {str(v).strip() for v in col.dropna().tolist()} - {positive}
+    return others.pop() if len(others) == 1 else None
+
+
 def load_csv(
     path: Path | str,
     *,
@@ -426,6 +435,7 @@ def load_frame(
         y=y,
         target=target,
         positive=pos,
+        negative=_other_value(frame[target], pos),
         source=source,
         formats=formats,
         notes=tuple(notes),
@@ -464,21 +474,50 @@ def _type_column(
             _check_magnitude(name, series, lines)
             _check_spread(name, series)
             return series, fmt, None
-    text = [None if v is None else _text(v) for v in cells]
+    text = [None if v is None else values.clean_text(_text(v)) for v in cells]
     seen = {v for v in text if v is not None}
+    notes: list[str] = []
+    merged = _merge_case(seen, text)
+    if merged:
+        text = [None if v is None else merged.get(v, v) for v in text]
+        seen = {v for v in text if v is not None}
+        shown = ", ".join(f"{a!r} as {b!r}" for a, b in sorted(merged.items())[:3])
+        notes.append(
+            f"column {name!r}: values that differ only in case are one category ({shown}"
+            f"{' ...' if len(merged) > 3 else ''})"
+        )
     if values.canonical_bool(seen):
         text = [None if v is None else v.capitalize() for v in text]
     series = pd.Series(text, dtype=object)
     _check_spread(name, series)
     n = int(present.sum())
-    note = None
     if kind is None and n >= 20 and len(seen) >= _ID_LIKE * n:
-        note = (
+        notes.append(
             f"column {name!r} is text with {len(seen):,} distinct values in {n:,} rows: an id "
             "or free text cannot generalise, delete it; if it holds numbers, see the README's "
             "CSV section for the formats read as numbers"
         )
-    return series, None, note
+    return series, None, "; ".join(notes) or None
+
+
+def _merge_case(seen: set[str], text: Sequence[str | None]) -> dict[str, str]:
+    """`{spelling: level}` for the spellings of a category that differ only in case: each
+    group becomes its most frequent spelling (ties: the first in sorted order)."""
+    groups: dict[str, list[str]] = {}
+    for level in seen:
+        groups.setdefault(level.casefold(), []).append(level)
+    clashing = [sorted(g) for g in groups.values() if len(g) > 1]
+    if not clashing:
+        return {}
+    counts: dict[str, int] = {}
+    for v in text:
+        if v is not None:
+            counts[v] = counts.get(v, 0) + 1
+    merged: dict[str, str] = {}
+    for group in clashing:
+        level = max(group, key=lambda sp: counts.get(sp, 0))
+        merged.update({sp: level for sp in group if sp != level})
+    return merged
 
 
 def _text(v: Any) -> str:

@@ -31,7 +31,7 @@ from threadpoolctl import threadpool_limits
 from selfheal import store
 from selfheal.config import Settings
 from selfheal.db import iso, utcnow
-from selfheal.errors import DataError, SelfhealError
+from selfheal.errors import DataError, NoModelError, SelfhealError, UnavailableError
 from selfheal.gates import (
     GateResult,
     consistency_gate,
@@ -350,7 +350,7 @@ class Healer:
         try:
             champion_version = self.registry.production()
             if champion_version is None:
-                raise RuntimeError("no production model to retrain from")
+                raise NoModelError("no production model to retrain from; run `selfheal init`")
             champion = self.registry.load(champion_version)
             ts = self.training_set(champion, now)
             recipe = ts.describe()
@@ -367,7 +367,11 @@ class Healer:
                     code="invalid_target",
                 )
             new_schema = infer_schema(
-                ts.frame, target=schema.target, positive=schema.positive, declared=schema
+                ts.frame,
+                target=schema.target,
+                positive=schema.positive,
+                negative=schema.negative,
+                declared=schema,
             )
             classifier = (champion.meta.get("params") or {}).get("classifier")
             classifier = classifier or self.settings.classifier
@@ -501,10 +505,12 @@ class Healer:
     def _fail_run(
         self, run_id: int, exc: Exception, now: datetime, what: str, *, stage: str | None = None
     ) -> Outcome:
-        """Record a run that raised: logged with its traceback, stored with its message and
-        the stage it reached ('data': before training, which starts no cooldown)."""
-        if isinstance(exc, DataError):  # a data problem is not a bug: no traceback
-            log.warning("%s %d failed: %s", what, run_id, exc)
+        """Record a run that raised: stored with its message and the stage it reached
+        ('data': before training, which starts no cooldown), and logged. An expected failure
+        (a SelfhealError: too few labels, no production model, bad data) is logged as one
+        line; anything else is a bug and is logged with its traceback."""
+        if isinstance(exc, SelfhealError):
+            log.error("%s %d failed: %s", what, run_id, exc.message)
         else:
             log.exception("%s %d failed", what, run_id)
         message = f"{type(exc).__name__}: {exc}"
@@ -554,7 +560,7 @@ class Healer:
                 return Outcome(run_id=0, status="skipped", reason="a retrain is running")
             champion_version = self.registry.production()
             if champion_version is None:
-                raise RuntimeError("no production model to challenge")
+                raise NoModelError("no production model to challenge; run `selfheal init`")
             champion = self.registry.load(champion_version)
             if schema.names != champion.schema.names:
                 raise DataError(
@@ -610,7 +616,7 @@ class Healer:
         if holdout_from is not None:
             # An outside challenger: judge it on the newest labeled live rows.
             if holdout_from.holdout_index is None:
-                raise RuntimeError(
+                raise DataError(
                     f"need at least {MIN_LIVE_HOLDOUT} labeled live rows to judge a "
                     "challenger; send labels first (make send-labels)"
                 )
@@ -667,7 +673,10 @@ class Healer:
         if status == "candidate" and finalize is not None:
             result = finalize()
         if self.stopping.is_set():  # never change the registry while the process stops
-            raise RuntimeError("the service is shutting down; the challenger was not registered")
+            raise UnavailableError(
+                "the service is shutting down; the challenger was not registered",
+                code="shutting_down",
+            )
         data = {**result.data, "n_reference": ts.n_reference, "n_live": ts.n_live}
         if recipe is not None:
             data["recipe"] = recipe

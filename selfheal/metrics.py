@@ -526,6 +526,18 @@ class ServiceMetrics(Registry):
             "1 when the feature drifted in the latest monitor report, 0 when stable.",
             ("feature",),
         )
+        self.feature_missing_share = self.gauge(
+            "selfheal_feature_missing_share",
+            "Per-feature share of missing values, in the latest monitor window and in the "
+            "reference (side).",
+            ("feature", "side"),
+        )
+        self.feature_missing_drifted = self.gauge(
+            "selfheal_feature_missing_drifted",
+            "1 when the feature's share of missing values moved away from the reference's in "
+            "the latest monitor report, 0 when it did not.",
+            ("feature",),
+        )
         self.live_f1 = self.gauge("selfheal_live_f1", "F1 on labelled live traffic, latest cycle.")
         self.estimated_f1 = self.gauge(
             "selfheal_estimated_f1", "Label-free estimated F1 of live traffic, latest cycle."
@@ -586,7 +598,7 @@ class ServiceMetrics(Registry):
         the gauges keep the last good report. Otherwise each gauge is set from the summary, or
         dropped when its value is None, and the per-feature gauges are replaced by `features`
         (default ``summary["features"]``; dicts with feature (or name), effect_name,
-        effect_size, drifted)."""
+        effect_size, drifted, missing_share, missing_share_reference, missing_drifted)."""
         status = str(summary.get("status") or "unknown")
         self.monitor_cycles.inc(status=status)
         if status == "error":
@@ -598,11 +610,24 @@ class ServiceMetrics(Registry):
         if features is None:
             features = summary.get("features") or ()
         rows = [(f.get("feature") or f.get("name"), f) for f in features]
-        self.feature_effect_size.clear()
-        self.feature_drifted.clear()
+        for g in (
+            self.feature_effect_size,
+            self.feature_drifted,
+            self.feature_missing_share,
+            self.feature_missing_drifted,
+        ):
+            g.clear()
         for feature, f in rows:
             if feature is None:
                 continue
+            for side, key in (
+                ("window", "missing_share"),
+                ("reference", "missing_share_reference"),
+            ):
+                if f.get(key) is not None:
+                    self.feature_missing_share.set(float(f[key]), feature=feature, side=side)
+            if f.get("missing_drifted") is not None:
+                self.feature_missing_drifted.set(float(bool(f["missing_drifted"])), feature=feature)
             if f.get("effect_size") is not None:
                 self.feature_effect_size.set(
                     f["effect_size"], feature=feature, effect=f.get("effect_name") or "unknown"

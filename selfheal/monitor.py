@@ -33,6 +33,7 @@ from selfheal import store
 from selfheal.config import Settings
 from selfheal.db import iso, utcnow
 from selfheal.drift import SCORE_NAME, ReferenceSketch, detect
+from selfheal.errors import NoModelError
 from selfheal.healer import Healer, Write, parse_time, rows_to_frame
 from selfheal.performance import (
     Calibrator,
@@ -208,7 +209,7 @@ class Monitor:
                 log.info("retention: pruned %s older than %s", pruned, cutoff)
         version = self.registry.production()
         if version is None:
-            raise RuntimeError("no production model to monitor; run `selfheal init`")
+            raise NoModelError("no production model to monitor; run `selfheal init`")
         model = self.registry.load(version)
         sketch, baseline_f1 = self._sketch(version)
         conn = self.read_conn()
@@ -222,9 +223,14 @@ class Monitor:
         stint = store.stint_start(conn, version)
         if stint is not None and (since is None or stint > since):
             since = stint
-        rows = store.recent_predictions(
-            conn, limit=s.monitor_window, version=version, since=since, until=iso(now)
+        rows = store.monitor_window(
+            conn, version, limit=s.monitor_window, since=since, until=iso(now)
         )
+        # Rows logged through /monitoring/predictions were validated against this schema:
+        # their features are live traffic too. Their scores and decisions are another
+        # model's, so the score test, CBPE and the labeled metrics read the serving
+        # version's own rows only.
+        own = [r for r in rows if r["role"] == "production"]
         n = len(rows)
         row: dict[str, Any] = {
             "created_at": iso(now),
@@ -243,18 +249,21 @@ class Monitor:
         scores = None
         if n:
             frame = rows_to_frame(rows, model.schema)
-            scores = np.array([r["probability"] for r in rows], dtype=np.float64)
-            report = detect(sketch, frame, scores, s.drift_config())
-            proxies = proxy_metrics(scores, model.threshold)
+            scores = np.array([r["probability"] for r in own], dtype=np.float64)
+            report = detect(sketch, frame, scores if own else None, s.drift_config())
             row.update(
                 window_from=rows[-1]["created_at"],
                 window_to=rows[0]["created_at"],
                 out_of_range_rows=sum(1 for r in rows if r["out_of_range"]),
-                positive_rate=proxies.positive_rate,
-                mean_probability=proxies.mean_probability,
                 n_reference=report.n_reference,
             )
-            if n >= s.drift_min_window:
+            if own:
+                proxies = proxy_metrics(scores, model.threshold)
+                row.update(
+                    positive_rate=proxies.positive_rate,
+                    mean_probability=proxies.mean_probability,
+                )
+            if len(own) >= s.drift_min_window:
                 calib = Calibrator.from_dict(model.meta["calibrator"])
                 estimate = estimate_performance(calib, scores, model.threshold, seed=s.seed)
                 row.update(
@@ -262,7 +271,7 @@ class Monitor:
                     estimated_f1_low=estimate.f1_low,
                     estimated_f1_high=estimate.f1_high,
                 )
-            labeled = [r for r in rows if r["label"] is not None]
+            labeled = [r for r in own if r["label"] is not None]
             row["n_labeled"] = len(labeled)
             if labeled:
                 y = np.array([r["label"] for r in labeled], dtype=np.int64)
@@ -283,12 +292,13 @@ class Monitor:
             for f in [*report.features, *([report.score] if report.score else [])]:
                 d = f.to_dict() if hasattr(f, "to_dict") else dict(f.__dict__)
                 d["feature"] = d.pop("name", SCORE_NAME)
-                d["drifted"] = None if d.get("drifted") is None else int(d["drifted"])
+                for flag in ("drifted", "missing_drifted"):
+                    d[flag] = None if d.get(flag) is None else int(d[flag])
                 features.append(d)
         else:
             row.update(status="insufficient_data", dataset_drift=0)
 
-        obs = self._observe(version, row, report, estimate, live, baseline_f1, rows, expected_f1)
+        obs = self._observe(version, row, report, estimate, live, baseline_f1, own, expected_f1)
         choice = decide(obs, self._state(now, probation, rows), s.policy_config())
         decision, run_id, trigger, triggers = choice.action, None, choice.trigger, choice.triggers
         if decision == "retrain":
@@ -314,6 +324,7 @@ class Monitor:
                 "triggers": triggers,
                 "probation": probation,
                 "decision_reason": choice.reason,
+                "n_external": n - len(own),
             },
         )
         report_id = self.write(lambda c: store.insert_drift_report(c, row, features))

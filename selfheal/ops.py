@@ -28,7 +28,17 @@ class Home:
         self, settings: Settings, record_event: Callable[[dict[str, Any]], None] | None = None
     ) -> None:
         self.settings = settings
-        settings.home_path.mkdir(parents=True, exist_ok=True)
+        try:
+            settings.home_path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file in the way, a read-only disk: a setting to fix
+            from selfheal.errors import ConfigError
+
+            raise ConfigError(
+                f"home {settings.home_path} cannot be used as a folder: "
+                f"{exc.strerror or exc}; point SELFHEAL_HOME (replay: --home) at a folder "
+                "you can write to",
+                code="invalid_setting",
+            ) from None
         self.conn: sqlite3.Connection = db.open_db(settings.db_path)
         self.registry = Registry(settings.registry_path, record_event or self._record_event)
 
@@ -106,7 +116,7 @@ def train_version(
                 "--target, --positive and --categorical need --data CSV",
                 code="invalid_arguments",
             )
-        frame = datasets.generate(rows or s.bootstrap_rows, seed=seed)
+        frame = datasets.generate(s.bootstrap_rows if rows is None else rows, seed=seed)
         y = frame.pop(datasets.TARGET).to_numpy()
         declared = declared or datasets.CREDIT_SCHEMA
         unknown = [n for n in declared.names if n not in frame.columns]
@@ -137,6 +147,7 @@ def train_version(
             frame,
             target=target,
             positive=loaded.positive,
+            negative=loaded.negative,
             declared=declared,
             names=list(frame.columns),
             formats=loaded.formats,
@@ -185,16 +196,16 @@ def train_frame(
     seed = s.seed if seed is None else seed
     if promote:
         check_feature_change(home.registry, schema.names, force=force, what="the new model")
+    if challenge and home.registry.production() is None:  # say so before training
+        from selfheal.errors import RegistryError
+
+        raise RegistryError(
+            "--challenge needs a production model to challenge; run `selfheal init` first",
+            code="no_production",
+        )
     result = train(frame, y, schema, classifier=classifier or s.classifier, seed=seed)
     parent = home.registry.production()
     if challenge:
-        if parent is None:
-            from selfheal.errors import RegistryError
-
-            raise RegistryError(
-                "--challenge needs a production model to challenge; run `selfheal init` first",
-                code="no_production",
-            )
         healer, _ = home.loop()
         outcome = healer.challenge(result, schema, actor=actor, trigger="challenge")
         return Trained(

@@ -43,7 +43,7 @@ from selfheal.db import iso
 from selfheal.errors import IntegrityError, InvalidVersionError, NotFoundError, RegistryError
 from selfheal.schema import FeatureSchema
 
-VERSION_RE = re.compile(r"^v(\d{4,})$")
+VERSION_RE = re.compile(r"^v([0-9]{4,31})$")  # ASCII digits, short enough for a path
 STATUSES = ("production", "candidate", "archived", "rejected")
 EventSink = Callable[[dict[str, Any]], None]
 CACHE_SIZE = 4  # loaded models kept per process
@@ -51,8 +51,10 @@ CACHE_SIZE = 4  # loaded models kept per process
 
 def check_version_name(name: str) -> str:
     """A version name from outside must look like v0001: never a path."""
-    if not isinstance(name, str) or not VERSION_RE.match(name):
-        raise InvalidVersionError(f"invalid version name {name!r}: versions look like v0001")
+    if not isinstance(name, str) or not VERSION_RE.fullmatch(name):
+        raise InvalidVersionError(
+            f"invalid version name {name!r}: versions look like v0001 (v and 4 to 31 digits)"
+        )
     return name
 
 

@@ -62,7 +62,7 @@ import pandas as pd
 
 from selfheal import datasets, db, ops, store
 from selfheal.config import Settings
-from selfheal.errors import DataError
+from selfheal.errors import DataError, NoModelError
 from selfheal.schema import infer_schema
 from selfheal.service import Service
 
@@ -403,7 +403,9 @@ def _train_first(
     home = ops.Home(settings, record_event=record)
     try:
         frame = features.reset_index(drop=True)
-        schema = infer_schema(frame, target=loaded.target, positive=loaded.positive)
+        schema = infer_schema(
+            frame, target=loaded.target, positive=loaded.positive, negative=loaded.negative
+        )
         trained = ops.train_frame(
             home,
             frame,
@@ -446,7 +448,7 @@ def _serve(
     problem), then scored and committed by the writer. Returns `(index, answer)` pairs."""
     model = service.models.current
     if model is None:
-        raise RuntimeError(f"no model serves ({service.models.error})")
+        raise NoModelError(f"no model serves ({service.models.error})")
     valid, idx = [], []
     for i in rows:
         v, problems = model.schema.validate_record(records[i])

@@ -334,6 +334,15 @@ def _feature_card(fd: FeatureDrift | None, h: Histogram | None, title: str, psi_
             ("missing values", _fmt(fd.n_nan, ".0f")),
             ("values used", _fmt(fd.n_window, ",.0f")),
         ]
+        if fd.missing_share is not None:
+            moved = " <b>(moved: drifted)</b>" if fd.missing_drifted else ""
+            rows.append(
+                (
+                    "missing share",
+                    f"{_fmt(fd.missing_share, '.1%')} (reference "
+                    f"{_fmt(fd.missing_share_reference, '.1%')}){moved}",
+                )
+            )
         if fd.unseen_levels:
             more = len(fd.unseen_levels) - 10
             shown = ", ".join(_e(x) for x in fd.unseen_levels[:10])

@@ -148,7 +148,9 @@ class FeatureSchema:
     features: tuple[Feature, ...]
     target: str = "default"
     positive: str | None = None  # the source value that means class 1, when not 0/1
+    negative: str | None = None  # the other value, when `positive` is set
     _index: dict[str, Feature] = field(default_factory=dict, compare=False, repr=False)
+    _folded: dict[str, dict[str, str]] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.features:
@@ -157,6 +159,9 @@ class FeatureSchema:
         if len(set(names)) != len(names):
             raise DataError(f"duplicate feature names in schema: {names}")
         self._index.update({f.name: f for f in self.features})
+        self._folded.update(
+            {f.name: _values.fold_case(f.levels) for f in self.features if f.levels}
+        )
 
     @property
     def names(self) -> list[str]:
@@ -180,6 +185,7 @@ class FeatureSchema:
         return {
             "target": self.target,
             "positive": self.positive,
+            "negative": self.negative,
             "features": [
                 {
                     "name": f.name,
@@ -210,7 +216,10 @@ class FeatureSchema:
             )
         feats = tuple(Feature.from_dict(name, v, where=where) for name, v in items)
         return cls(
-            features=feats, target=str(d.get("target") or "default"), positive=d.get("positive")
+            features=feats,
+            target=str(d.get("target") or "default"),
+            positive=d.get("positive"),
+            negative=d.get("negative"),
         )
 
     @classmethod
@@ -325,6 +334,8 @@ class FeatureSchema:
                         )
                     )
                     continue
+                if f.levels and v not in f.levels:
+                    v = self._folded[f.name].get(v.casefold(), v)  # "EAST" is "east"
                 if f.levels and v not in f.levels:
                     if f.closed:
                         problems.append(
@@ -482,6 +493,7 @@ def infer_schema(
     *,
     target: str,
     positive: str | None = None,
+    negative: str | None = None,
     declared: FeatureSchema | None = None,
     names: Sequence[str] | None = None,
     formats: Mapping[str, Mapping[str, Any]] | None = None,
@@ -541,7 +553,48 @@ def infer_schema(
                     nullable=nullable,
                 )
             )
-    return FeatureSchema(features=tuple(feats), target=target, positive=positive)
+    return FeatureSchema(features=tuple(feats), target=target, positive=positive, negative=negative)
+
+
+def label_value(value: Any, schema: FeatureSchema | None = None) -> int | None:
+    """A ground-truth label as 0/1, or None when `value` is not one.
+
+    Accepted: the target's own two values as the training CSV wrote them (`schema.positive`
+    and `schema.negative`, e.g. "yes"/"no" or "bad"/"good"; any case, surrounding spaces
+    ignored), which take precedence; then 0 and 1 (JSON numbers or strings), JSON booleans,
+    and the words true/false, yes/no, y/n, t/f in any case.
+    """
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int) and -(10**15) < value < 10**15:
+        text = str(value)
+    elif isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        text = str(int(value))
+    elif isinstance(value, str) and len(value) <= 256:
+        text = value.strip()
+    else:
+        return None
+    folded = text.casefold()
+    if schema is not None and schema.positive is not None:
+        if folded == schema.positive.strip().casefold():
+            return 1
+        if schema.negative is not None and folded == schema.negative.strip().casefold():
+            return 0
+    if folded in ("1", "1.0") or folded in _values.TRUE_WORDS:
+        return 1
+    if folded in ("0", "0.0") or folded in _values.FALSE_WORDS:
+        return 0
+    return None
+
+
+def label_hint(schema: FeatureSchema | None = None) -> str:
+    """The label values `label_value` accepts, for an error message."""
+    own = (
+        f", or the target's values {schema.negative!r}/{schema.positive!r}"
+        if schema is not None and schema.positive is not None and schema.negative is not None
+        else ""
+    )
+    return f"label must be 0 or 1 (or true/false, yes/no){own}"
 
 
 def describe(schema: FeatureSchema) -> list[str]:
@@ -581,8 +634,9 @@ class _OtherUnit:
 
 def _normalise(f: Feature, v: Any) -> Any:
     """A live value read as the training CSV's cells are (values.py): missing markers are
-    null, numbers written as text are numbers, text is stripped, and a categorical feature
-    whose levels are integer codes or a yes/no pair takes JSON numbers or booleans."""
+    null, numbers written as text are numbers, text is cleaned (`values.clean_text`), and a
+    categorical feature whose levels are integer codes or a yes/no pair takes JSON numbers
+    or booleans."""
     if isinstance(v, str):
         if _values.is_missing(v):
             return None
@@ -594,7 +648,7 @@ def _normalise(f: Feature, v: Any) -> Any:
             if unit is not None and f.unit is not None and unit != f.unit:
                 return _OtherUnit(v, unit)
             return x
-        text = v.strip()
+        text = _values.clean_text(v)
         if f.levels and _values.canonical_bool(f.levels) and _values.canonical_bool([text]):
             return text.capitalize()
         return text

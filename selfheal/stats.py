@@ -1162,6 +1162,62 @@ def jensen_shannon(p: ArrayLike | Mapping[Any, float], q: ArrayLike | Mapping[An
 
 
 # --------------------------------------------------------------------------------------
+# Missing share: two-proportion z-test and Cohen's h
+# --------------------------------------------------------------------------------------
+
+
+def missing_share_test(k_ref: int, n_ref: int, k_cur: int, n_cur: int) -> tuple[float, float]:
+    """Did the share of missing values change? ``(p_value, cohens_h)``.
+
+    Parameters
+    ----------
+    k_ref, n_ref : int
+        Missing values and rows in the reference (``0 <= k_ref <= n_ref``, ``n_ref >= 1``).
+    k_cur, n_cur : int
+        The same in the current window.
+
+    Returns
+    -------
+    (float, float)
+        The two-sided p-value of the pooled two-proportion z-test (equal to the 2x2
+        chi-square test without continuity correction: SciPy's
+        ``chi2_contingency(table, correction=False)``), 1.0 when neither or both sides are
+        all missing; and the effect size Cohen's h, :math:`|2\\arcsin\\sqrt{p_1} -
+        2\\arcsin\\sqrt{p_0}|` in [0, pi].
+
+    Raises
+    ------
+    ValueError
+        If a count is negative, above its total, or a total is below 1.
+
+    Notes
+    -----
+    With :math:`p_0 = k_{ref}/n_{ref}`, :math:`p_1 = k_{cur}/n_{cur}` and the pooled
+    :math:`\\bar p`, :math:`z = (p_1 - p_0) / \\sqrt{\\bar p (1 - \\bar p)(1/n_{ref} +
+    1/n_{cur})}` and :math:`p = \\operatorname{erfc}(|z| / \\sqrt 2)`.
+
+    References
+    ----------
+    .. [1] Cohen, J. (1988). Statistical Power Analysis for the Behavioral Sciences, 2nd
+       ed., section 6.2 (the effect size h for two proportions; 0.2 is "small").
+    """
+    for name, k, n in (("ref", k_ref, n_ref), ("cur", k_cur, n_cur)):
+        if n < 1 or k < 0 or k > n:
+            raise ValueError(
+                f"missing_share_test: arguments 'k_{name}', 'n_{name}' must satisfy "
+                f"0 <= k <= n and n >= 1 (got {k}, {n})"
+            )
+    p0, p1 = k_ref / n_ref, k_cur / n_cur
+    h = abs(2.0 * math.asin(math.sqrt(p1)) - 2.0 * math.asin(math.sqrt(p0)))
+    pooled = (k_ref + k_cur) / (n_ref + n_cur)
+    if pooled <= 0.0 or pooled >= 1.0:
+        return 1.0, h
+    se = math.sqrt(pooled * (1.0 - pooled) * (1.0 / n_ref + 1.0 / n_cur))
+    z = (p1 - p0) / se
+    return float(min(1.0, math.erfc(abs(z) / math.sqrt(2.0)))), h
+
+
+# --------------------------------------------------------------------------------------
 # Benjamini-Hochberg
 # --------------------------------------------------------------------------------------
 

@@ -250,6 +250,9 @@ def recent_runs(conn: sqlite3.Connection, limit: int = 20) -> list[dict[str, Any
 
 
 # -- windows and stats ------------------------------------------------------------------
+_ROLES = frozenset({"production", "shadow", "external"})
+
+
 def recent_predictions(
     conn: sqlite3.Connection,
     *,
@@ -260,8 +263,17 @@ def recent_predictions(
     roles: Sequence[str] = ("production",),
 ) -> list[sqlite3.Row]:
     """The newest rows first, each with its label (NULL when none arrived yet)."""
-    where = [f"p.role IN ({', '.join('?' * len(roles))})"]
-    args: list[Any] = list(roles)
+    unknown = set(roles) - _ROLES
+    if unknown:
+        raise ValueError(f"recent_predictions: unknown role(s) {sorted(unknown)}")
+    # Literals, not parameters: SQLite uses a partial index (`WHERE role = 'external'`) only
+    # when the query's own term matches it.
+    where = [
+        f"p.role = '{roles[0]}'"
+        if len(roles) == 1
+        else f"p.role IN ({', '.join(repr(r) for r in roles)})"
+    ]
+    args: list[Any] = []
     if version is not None:
         where.append("p.model_version = ?")
         args.append(version)
@@ -281,6 +293,24 @@ def recent_predictions(
         sql += " LIMIT ?"
         args.append(int(limit))
     return conn.execute(sql, args).fetchall()
+
+
+def monitor_window(
+    conn: sqlite3.Connection,
+    version: str,
+    *,
+    limit: int,
+    since: str | None = None,
+    until: str | None = None,
+) -> list[sqlite3.Row]:
+    """The monitor's window, newest first: the newest `limit` rows that `version` served
+    in production or that another system logged (role `external`), between `since` and
+    `until` (ISO times, inclusive). Two index range scans merged, never a table scan."""
+    own = recent_predictions(conn, limit=limit, version=version, since=since, until=until)
+    external = recent_predictions(conn, limit=limit, since=since, until=until, roles=("external",))
+    if not external:
+        return own
+    return sorted([*own, *external], key=lambda r: -int(r["seq"]))[:limit]
 
 
 def traffic_counts(conn: sqlite3.Connection) -> dict[str, int]:
@@ -337,6 +367,10 @@ _FEATURE_COLUMNS = (
     "psi",
     "n_nan",
     "drifted",
+    "missing_share",
+    "missing_share_reference",
+    "missing_p_adjusted",
+    "missing_drifted",
 )
 
 

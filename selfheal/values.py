@@ -27,12 +27,21 @@ than `MAX_NUMBER_CHARS` are not numbers.
 Missing values
 --------------
 An empty cell and the markers in `MISSING_MARKERS` (any case) are missing.
+
+Text (categories)
+-----------------
+A category is read as a person reads it (`clean_text`): Unicode NFC (a composed and a
+decomposed "é" are one letter), no surrounding whitespace, and every inner run of
+whitespace (tabs, no-break spaces) one space. Case does not make a new category: at
+training, levels that differ only in case are one level, spelled as most rows spell it;
+at serving, a value that matches a level in another case is that level.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 
 MISSING_MARKERS = frozenset(
@@ -64,6 +73,31 @@ _PLAIN = {
     dec: re.compile(rf"[+-]?(?:\d+(?:{re.escape(dec)}\d*)?|{re.escape(dec)}\d+)(?:[eE][+-]?\d+)?")
     for dec in DECIMALS
 }
+
+
+def clean_text(text: str) -> str:
+    """A category as people read it: NFC, stripped, inner whitespace runs one space.
+
+    >>> clean_text("  North\u00a0 East ")
+    'North East'
+    """
+    if text.isascii() and " " not in text and text.isprintable() and text == text.strip():
+        return text  # the common case, fast: "east", "B2"
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def fold_case(levels: Iterable[str]) -> dict[str, str]:
+    """`{level.casefold(): level}` for the levels whose case-folded form is unique."""
+    out: dict[str, str] = {}
+    clash: set[str] = set()
+    for lv in levels:
+        key = lv.casefold()
+        if key in out and out[key] != lv:
+            clash.add(key)
+        out[key] = lv
+    for key in clash:
+        del out[key]
+    return out
 
 
 def is_missing(text: str) -> bool:

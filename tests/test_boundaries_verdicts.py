@@ -141,14 +141,21 @@ def test_dataset_drift_holds_at_exactly_the_share_threshold() -> None:
 
 def test_dataset_drift_share_counts_only_judged_features() -> None:
     """x3 has 150 finite values in a 300-row window (< min_window 200): it is shifted as
-    much as x0 and x1 but gets no verdict, and the share is 2 of the 3 judged features."""
-    sketch, window = grid_frames({"x0": 1.0, "x1": 1.0, "x3": 1.0}, n_features=4)
+    much as x0 and x1 but gets no verdict, and the share is 2 of the 3 judged features.
+    Its reference was half missing too, so its missing share did not move (which would be
+    a verdict of its own)."""
+    _, window = grid_frames({"x0": 1.0, "x1": 1.0, "x3": 1.0}, n_features=4)
+    ref = pd.DataFrame({f"x{i}": REF_GRID for i in range(4)})
+    ref.loc[::2, "x3"] = np.nan
+    sketch = drift.build_sketch(ref, [f"x{i}" for i in range(4)], [])
     window.loc[::2, "x3"] = np.nan
     cfg = DriftConfig(min_window=200, dataset_drift_share=0.6)
     report = drift.detect(sketch, window, config=cfg)
     x3 = report.feature("x3")
     assert (x3.n_window, x3.n_nan) == (150, 150)
     assert x3.p_value is not None and x3.effect_size is not None  # measured, not judged
+    assert x3.missing_share == x3.missing_share_reference == 0.5
+    assert x3.missing_drifted is False
     assert x3.drifted is None and x3.p_adjusted is None
     assert report.feature("x2").drifted is False
     assert report.drifted_features == ["x0", "x1"]

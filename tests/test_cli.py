@@ -166,9 +166,12 @@ def test_monitor_once_prints_the_retrain_it_started_gate_by_gate(trained_home: A
     finally:
         svc.stop()
     out = cli(trained_home.settings.home_path, "monitor", "--once")
-    assert out.returncode == 0, out.stderr
     assert "decision: retrain (trigger labeled_f1): trigger labeled_f1" in out.stdout
-    assert re.search(r"^retrain 1: (promoted v0002|rejected v0002)$", out.stdout, re.M)
+    status = re.search(r"^retrain 1: (promoted|rejected) v0002$", out.stdout, re.M)
+    assert status is not None, out.stdout
+    # The cycle did what it was asked, whatever the gates concluded: 0 (a failed retrain
+    # would be 1). `selfheal retrain`, asked for a promotion, exits 3 on a rejection.
+    assert out.returncode == 0, out.stderr
     verdicts = re.findall(r"^  (PASS|FAIL) (\w+)", out.stdout, re.M)
     assert [g for _, g in verdicts] == ["data_quality", "statistical", "stability", "consistency"]
 

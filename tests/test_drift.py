@@ -221,16 +221,35 @@ def test_nan_in_window_dropped_and_counted(data: tuple[pd.DataFrame, pd.DataFram
     assert report.feature("income").n_nan == 0
 
 
-def test_all_nan_feature_gets_no_verdict(data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+def test_a_feature_that_goes_missing_is_drifted(data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    """No value left to test, but the jump of its missing share is drift on its own."""
     ref, win = data
     win = win.copy()
     win["age"] = np.nan
     sk = drift.build_sketch(ref, NUMERIC, [])
     report = drift.detect(sk, win)
     age = report.feature("age")
-    assert age.drifted is None and age.statistic is None and age.n_nan == 1500
+    assert age.statistic is None and age.p_value is None and age.n_nan == 1500
+    assert age.missing_share_reference == 0.0 and age.missing_share == 1.0
+    assert age.missing_drifted is True and age.drifted is True
+    assert report.drifted_features == ["age"]
+    out = json.loads(report.to_json())["features"][0]
+    assert out["statistic"] is None and out["missing_drifted"] is True
+
+
+def test_all_nan_window_without_a_reference_gap_gets_no_verdict(
+    data: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    """A feature that was (almost) always missing and still is: nothing to judge."""
+    ref, win = data
+    ref, win = ref.copy(), win.copy()
+    ref["age"] = np.nan
+    ref.loc[ref.index[0], "age"] = 40.0  # a reference needs one finite value
+    win["age"] = np.nan
+    report = drift.detect(drift.build_sketch(ref, NUMERIC, []), win)
+    age = report.feature("age")
+    assert age.missing_drifted is False and age.drifted is None
     assert report.status == "ok" and report.drift_share == 0.0
-    assert json.loads(report.to_json())["features"][0]["statistic"] is None
 
 
 def test_missing_column_error(data: tuple[pd.DataFrame, pd.DataFrame]) -> None:

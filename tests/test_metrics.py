@@ -41,6 +41,8 @@ CONTRACT = {
     "selfheal_dataset_drift": "gauge",
     "selfheal_feature_effect_size": "gauge",
     "selfheal_feature_drifted": "gauge",
+    "selfheal_feature_missing_share": "gauge",
+    "selfheal_feature_missing_drifted": "gauge",
     "selfheal_live_f1": "gauge",
     "selfheal_estimated_f1": "gauge",
     "selfheal_estimated_f1_low": "gauge",
@@ -64,7 +66,8 @@ def cycle(**over: Any) -> dict[str, Any]:
         "estimated_f1_high": 0.75,
         "features": [
             {"feature": "age", "effect_name": "normed_wasserstein", "effect_size": 0.3,
-             "drifted": True},
+             "drifted": True, "missing_share": 0.9, "missing_share_reference": 0.05,
+             "missing_drifted": 1},
             {"feature": "purpose", "effect_name": "jensen_shannon", "effect_size": 0.02,
              "drifted": False},
         ],
@@ -139,6 +142,11 @@ def test_build_registry_exposes_the_contract_and_helpers_feed_it() -> None:
         key(feature="age"): 1.0,
         key(feature="purpose"): 0.0,
     }
+    assert samples(fams["selfheal_feature_missing_share"]) == {
+        key(feature="age", side="window"): 0.9,
+        key(feature="age", side="reference"): 0.05,
+    }
+    assert samples(fams["selfheal_feature_missing_drifted"]) == {key(feature="age"): 1.0}
     assert samples(fams["selfheal_monitor_cycles"]) == {key(status="ok"): 1.0}
     # known outcomes are visible at 0 before they first happen
     assert samples(fams["selfheal_retrains"]) == {
@@ -194,6 +202,7 @@ def test_observe_cycle_clears_stale_feature_gauges_and_keeps_them_on_error() -> 
         key(feature="income", effect="normed_wasserstein"): 0.5
     }
     assert samples(fams["selfheal_feature_drifted"]) == {key(feature="income"): 1.0}
+    assert samples(fams["selfheal_feature_missing_share"]) == {}  # age's are gone
     assert samples(fams["selfheal_drift_share"]) == {}  # None drops the stale value
     assert samples(fams["selfheal_live_f1"]) == {}
     assert samples(fams["selfheal_dataset_drift"]) == {(): 1.0}

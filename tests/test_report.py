@@ -207,11 +207,16 @@ def test_constant_and_all_nan_columns_render_without_nan() -> None:
     sketch = drift.build_sketch(ref, [*NUMERIC, "const"], ["color"], scores=score_of(ref))
     scores = np.full(300, np.nan)  # no finite current score either
     rep = drift.detect(sketch, cur, scores)
-    assert rep.feature("income").drifted is None and rep.feature("color").drifted is None
+    # No value left to test, but a missing share of 100% against 0%: drifted on that alone.
+    for name in ("income", "color"):
+        f = rep.feature(name)
+        assert f.p_value is None and f.missing_drifted is True and f.drifted is True
+    assert rep.score is not None and rep.score.drifted is None
     text = render(sketch, cur, scores, rep)
     page = check_page(text)
     assert len(page.charts()) == len(NUMERIC) + 3
     assert "no verdict" in text and "300" in text  # 300 missing values counted
+    assert "100.0% (reference 0.0%) <b>(moved: drifted)</b>" in text
 
 
 def test_insufficient_data_renders_no_verdict(covariate: Any) -> None:

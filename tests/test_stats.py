@@ -659,3 +659,29 @@ def test_bin_counts_sorted_path_agrees(ties: bool) -> None:
     expected = S.bin_counts(a, edges)
     np.testing.assert_array_equal(S.bin_counts(np.sort(a), edges, assume_sorted=True), expected)
     assert expected.sum() == a.size
+
+
+# -- missing share -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("k_ref", "n_ref", "k_cur", "n_cur"),
+    [(250, 5000, 300, 300), (250, 5000, 45, 300), (0, 5000, 7, 300), (40, 800, 35, 700)],
+)
+def test_missing_share_test_matches_the_uncorrected_chi_square(
+    k_ref: int, n_ref: int, k_cur: int, n_cur: int
+) -> None:
+    table = np.array([[k_ref, n_ref - k_ref], [k_cur, n_cur - k_cur]])
+    oracle = ss.chi2_contingency(table, correction=False)
+    p, h = S.missing_share_test(k_ref, n_ref, k_cur, n_cur)
+    assert p == pytest.approx(oracle.pvalue, rel=1e-9, abs=1e-300)
+    expected_h = abs(2 * np.arcsin(np.sqrt(k_cur / n_cur)) - 2 * np.arcsin(np.sqrt(k_ref / n_ref)))
+    assert h == pytest.approx(expected_h, rel=1e-12)
+
+
+def test_missing_share_test_edges_and_errors() -> None:
+    assert S.missing_share_test(0, 100, 0, 50) == (1.0, 0.0)  # nothing missing anywhere
+    p, h = S.missing_share_test(100, 100, 50, 50)  # everything missing on both sides
+    assert (p, h) == (1.0, 0.0)
+    with pytest.raises(ValueError, match="k_cur"):
+        S.missing_share_test(0, 10, 11, 10)
+    with pytest.raises(ValueError, match="n_ref"):
+        S.missing_share_test(0, 0, 1, 10)
