@@ -29,6 +29,7 @@ from selfheal.errors import (
     NotFoundError,
     SelfhealError,
     ValidationError,
+    cli,
 )
 from selfheal.openapi import MAX_REASON_CHARS, VERSION_PATTERN
 from selfheal.performance import labeled_metrics, latency_percentiles
@@ -207,7 +208,7 @@ def create_app(service: Service) -> Flask:
         if model is None:
             raise NoModelError(
                 f"no production model is loaded ({service.models.error or 'none promoted'}); "
-                "run `selfheal init` or `selfheal promote VERSION`"
+                f"run `{cli('init')}` or `{cli('promote VERSION')}`"
             )
         return model
 

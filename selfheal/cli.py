@@ -32,6 +32,7 @@ from selfheal.errors import (
     NotFoundError,
     SelfhealError,
     ValidationError,
+    command_name,
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
@@ -259,21 +260,36 @@ def _fmt(v: Any) -> str:
     return f"{v:.3f}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "-"
 
 
-def _print_models(rows: list[dict[str, Any]]) -> None:
+def _print_models(
+    rows: list[dict[str, Any]], live: dict[str, dict[str, Any]] | None = None, n_live: int = 0
+) -> None:
+    """The version table: each version's own holdout metrics and, when labels exist, its
+    F1 and AUC on the same newest labeled rows (`ops.compare_live`), side by side."""
     if not rows:
         print(f"no versions yet; run `{command_name()} init`")
         return
+    live = live or {}
+    if live:
+        print(
+            f"HOLDOUT: each version's own test split at training time (not comparable across "
+            f"versions). LIVE: every version scored on the same {n_live} newest labeled rows."
+        )
     print(
-        f"{'VERSION':<8} {'STATUS':<11} {'F1':>6} {'AUC':>6} {'BRIER':>6}  {'CREATED':<20} REASON"
+        f"{'VERSION':<8} {'STATUS':<11} {'F1':>6} {'AUC':>6} {'BRIER':>6}  "
+        + (f"{'LIVE F1':>7} {'LIVE AUC':>8}  " if live else "")
+        + f"{'CREATED':<20} REASON"
     )
     width = max(60, shutil.get_terminal_size((100, 24)).columns)
     for r in rows:
         m = r.get("metrics") or {}
         created = (r.get("created_at") or "")[:19]
         reason = r.get("reason") or ""
+        lv = live.get(r["version"]) or {}
         head = (
             f"{r['version']:<8} {r['status']:<11} {_fmt(m.get('f1')):>6} "
-            f"{_fmt(m.get('auc')):>6} {_fmt(m.get('brier')):>6}  {created:<20} "
+            f"{_fmt(m.get('auc')):>6} {_fmt(m.get('brier')):>6}  "
+            + (f"{_fmt(lv.get('f1')):>7} {_fmt(lv.get('auc')):>8}  " if live else "")
+            + f"{created:<20} "
         )
         # A reason that fits stays on the row; a longer one (a rejection leads with its
         # cause) is wrapped below it, never cut.
@@ -322,24 +338,6 @@ def _print_cycle(summary: dict[str, Any]) -> None:
     )
     if summary.get("report_path"):
         print(f"  report: {summary['report_path']}")
-
-
-def command_name() -> str:
-    """How to call this CLI so that a printed hint runs as printed: `selfheal` when that is
-    on PATH and belongs to this interpreter, else this interpreter's own script
-    (`.venv/bin/selfheal` after `make install`), else `python -m selfheal` with this
-    interpreter."""
-    here = Path(sys.executable).parent
-    on_path = shutil.which("selfheal")
-    if on_path and Path(on_path).resolve().parent == here.resolve():
-        return "selfheal"
-    script = here / "selfheal"
-    if script.exists():
-        try:
-            return str(script.relative_to(Path.cwd()))
-        except ValueError:
-            return str(script)
-    return f"{sys.executable} -m selfheal"
 
 
 def _home(settings: Settings, *, existing: bool = False) -> Any:
@@ -433,7 +431,11 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     home = _home(settings, existing=True)
     try:
-        _print_models(home.registry.list(verify=True))
+        from selfheal.ops import compare_live
+
+        rows = home.registry.list(verify=True)
+        n, live = compare_live(home, [r["version"] for r in rows if r.get("status") != "corrupt"])
+        _print_models(rows, live, n)
     finally:
         home.close()
     return EXIT_OK

@@ -31,8 +31,7 @@ from typing import Any
 import numpy as np
 
 from selfheal import datasets
-from selfheal.cli import command_name
-from selfheal.errors import SelfhealError
+from selfheal.errors import SelfhealError, command_name
 from selfheal.simulate import Client, generate_predictions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -302,6 +301,11 @@ class Demo:
         frame.to_csv(bad, index=False)
         self.say("training on labels shuffled at random, then judging it against production")
         out = self.cli("train", "--data", str(bad), "--target", "default", "--challenge")
+        if out.returncode not in (0, 3):  # 3: rejected by the gates, the expected verdict
+            raise SelfhealError(
+                f"demo: the challenge did not run: {out.stderr.strip() or out.stdout.strip()}",
+                code="demo_failed",
+            )
         for line in out.stdout.splitlines():
             if line.strip().startswith(("retrain", "FAIL", "PASS")):
                 self.say(line.strip()[:160])

@@ -4,7 +4,34 @@ CLI to one stderr line and an exit code; nothing else catches them."""
 
 from __future__ import annotations
 
+import shutil
+import sys
+from pathlib import Path
 from typing import Any
+
+
+def command_name() -> str:
+    """How to call this CLI so that a printed hint runs as printed: `selfheal` when that is
+    on PATH and belongs to this interpreter, else this interpreter's own script
+    (`.venv/bin/selfheal` after `make install`), else `python -m selfheal` with this
+    interpreter."""
+    here = Path(sys.executable).parent
+    on_path = shutil.which("selfheal")
+    if on_path and Path(on_path).resolve().parent == here.resolve():
+        return "selfheal"
+    script = here / "selfheal"
+    if script.exists():
+        try:
+            return str(script.relative_to(Path.cwd()))
+        except ValueError:
+            return str(script)
+    return f"{sys.executable} -m selfheal"
+
+
+def cli(args: str) -> str:
+    """A CLI command as this user can run it, for a hint in a message: `cli("init")` is
+    `selfheal init`, or `.venv/bin/selfheal init` when the venv is not activated."""
+    return f"{command_name()} {args}"
 
 
 class SelfhealError(Exception):

@@ -31,7 +31,7 @@ from threadpoolctl import threadpool_limits
 from selfheal import store
 from selfheal.config import Settings
 from selfheal.db import iso, utcnow
-from selfheal.errors import DataError, NoModelError, SelfhealError, UnavailableError
+from selfheal.errors import DataError, NoModelError, SelfhealError, UnavailableError, cli
 from selfheal.gates import (
     GateResult,
     consistency_gate,
@@ -350,7 +350,7 @@ class Healer:
         try:
             champion_version = self.registry.production()
             if champion_version is None:
-                raise NoModelError("no production model to retrain from; run `selfheal init`")
+                raise NoModelError(f"no production model to retrain from; run `{cli('init')}`")
             champion = self.registry.load(champion_version)
             ts = self.training_set(champion, now)
             recipe = ts.describe()
@@ -560,7 +560,7 @@ class Healer:
                 return Outcome(run_id=0, status="skipped", reason="a retrain is running")
             champion_version = self.registry.production()
             if champion_version is None:
-                raise NoModelError("no production model to challenge; run `selfheal init`")
+                raise NoModelError(f"no production model to challenge; run `{cli('init')}`")
             champion = self.registry.load(champion_version)
             if schema.names != champion.schema.names:
                 raise DataError(

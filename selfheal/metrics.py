@@ -391,8 +391,8 @@ class Registry:
                 got: list[tuple[str, LabelKey, float]] = []
                 for name, labels, value in fn():
                     m = metrics.get(name)
-                    if not isinstance(m, Gauge):
-                        raise ValueError(f"{name!r} is not a registered gauge")
+                    if not isinstance(m, (Gauge, Counter)):
+                        raise ValueError(f"{name!r} is not a registered gauge or counter")
                     got.append((name, m._key(labels), float(value)))
             except Exception:
                 log.exception("metrics collector %r failed; its samples are left out", fn)
@@ -414,7 +414,7 @@ class Registry:
                 log.exception("metric %s failed to collect; left out", m.name)
                 samples = []
             if m.name in extra:
-                assert isinstance(m, Gauge)
+                assert isinstance(m, (Gauge, Counter))
                 by_key = {tuple(v for _, v in pairs): (n, pairs, v) for n, pairs, v in samples}
                 for key, value in extra[m.name].items():
                     by_key[key] = (m.name, m._pairs(key), value)
@@ -476,6 +476,7 @@ class ServiceMetrics(Registry):
         *,
         queue_depth: Callable[[], float | None] | None = None,
         production: Callable[[], Mapping[str, Any] | None] | None = None,
+        audit: Callable[[], Mapping[str, Mapping[str, int]]] | None = None,
     ) -> None:
         super().__init__()
         self.predictions = self.counter(
@@ -551,18 +552,29 @@ class ServiceMetrics(Registry):
         self.monitor_cycles = self.counter(
             "selfheal_monitor_cycles_total", "Monitor cycles run, by report status.", ("status",)
         )
+        # Read from the audit tables at scrape time: every process's runs, promotions and
+        # rollbacks (the CLI's, another server's) count, and a restart loses none.
         self.retrains = self.counter(
             "selfheal_retrains_total",
-            "Retrain runs finished, by outcome (promoted | rejected | failed).",
+            "Retrain runs finished, by outcome (promoted | rejected | failed), from the "
+            "database: every process's runs.",
             ("outcome",),
         )
         for outcome in RETRAIN_OUTCOMES:
             self.retrains.inc(0, outcome=outcome)
-        self.rollbacks = self.counter(
-            "selfheal_rollbacks_total",
-            "Production rollbacks done in this process, by actor.",
+        self.promotions = self.counter(
+            "selfheal_promotions_total",
+            "Promotions to production, by actor (cli | api | monitor | init ...), from the "
+            "database: every process's.",
             ("actor",),
         )
+        self.rollbacks = self.counter(
+            "selfheal_rollbacks_total",
+            "Production rollbacks, by actor, from the database: every process's.",
+            ("actor",),
+        )
+        if audit is not None:
+            self.add_collector(lambda: _audit_samples(audit()))
         self.model_info = self.gauge(
             "selfheal_model_info", "1 for the production model version.", ("version",)
         )
@@ -635,14 +647,6 @@ class ServiceMetrics(Registry):
             if f.get("drifted") is not None:
                 self.feature_drifted.set(float(bool(f["drifted"])), feature=feature)
 
-    def observe_retrain(self, outcome: str) -> None:
-        """When a retrain run ends: promoted | rejected | failed."""
-        self.retrains.inc(outcome=outcome)
-
-    def observe_rollback(self, actor: str) -> None:
-        """When production is rolled back in this process (API, CLI-in-process, healer)."""
-        self.rollbacks.inc(actor=actor or "unknown")
-
 
 def _set_or_clear(gauge: Metric, value: Any) -> None:
     assert isinstance(gauge, Gauge)
@@ -662,16 +666,82 @@ def _production_samples(pointer: Mapping[str, Any] | None) -> list[Collected]:
     return out
 
 
+def _audit_samples(counts: Mapping[str, Mapping[str, int]]) -> list[Collected]:
+    """`{"retrains": {outcome: n}, "promotions": {actor: n}, "rollbacks": {actor: n}}` (as
+    `store.audit_counts` returns) as counter samples."""
+    out: list[Collected] = []
+    for family, label in (
+        ("selfheal_retrains_total", "outcome"),
+        ("selfheal_promotions_total", "actor"),
+        ("selfheal_rollbacks_total", "actor"),
+    ):
+        key = family.removeprefix("selfheal_").removesuffix("_total")
+        for value, n in (counts.get(key) or {}).items():
+            out.append((family, {label: str(value or "unknown")}, float(n)))
+    return out
+
+
 def build_registry(
     *,
     queue_depth: Callable[[], float | None] | None = None,
     production: Callable[[], Mapping[str, Any] | None] | None = None,
+    audit: Callable[[], Mapping[str, Mapping[str, int]]] | None = None,
 ) -> ServiceMetrics:
     """The service's registry with every family of the public contract registered.
 
     ``queue_depth()`` feeds ``selfheal_writer_queue_depth`` (e.g. ``lambda: writer.depth``);
     ``production()`` returns the production pointer (``{"version", "promoted_at", ...}``, e.g.
     ``registry.pointer``) and feeds ``selfheal_model_info{version}`` and
-    ``selfheal_model_promoted_timestamp_seconds``. Both are read at render time.
+    ``selfheal_model_promoted_timestamp_seconds``. ``audit()`` returns the counts of the
+    audit tables (`store.audit_counts`) and feeds ``selfheal_retrains_total``,
+    ``selfheal_promotions_total`` and ``selfheal_rollbacks_total``. All are read at render
+    time.
     """
-    return ServiceMetrics(queue_depth=queue_depth, production=production)
+    return ServiceMetrics(queue_depth=queue_depth, production=production, audit=audit)
+
+
+# -- storage: the WAL and the writer's checkpoints (docs/architecture.md, "Durability") ----------
+# Kept apart from `build_registry`'s contract: the service adds them with its writer at hand.
+WAL_FAMILIES = (
+    "selfheal_wal_bytes",
+    "selfheal_wal_high_water_bytes",
+    "selfheal_wal_checkpoints_total",
+)
+
+
+def add_storage_metrics(
+    registry: Registry,
+    *,
+    wal_bytes: Callable[[], float | None],
+    wal_high_water: Callable[[], float | None],
+    checkpoints: Callable[[], Mapping[tuple[str, str], int]],
+) -> None:
+    """Register the WAL gauges and the checkpoint counter on `registry`, all read at
+    scrape time: ``wal_bytes()`` (the -wal file's size now, e.g. ``db.wal_size``),
+    ``wal_high_water()`` (the largest size the writer saw after a commit) and
+    ``checkpoints()`` (``{(reason, result): n}``, e.g. ``writer.stats.checkpoints``)."""
+    registry.gauge(
+        "selfheal_wal_bytes",
+        "Size of the SQLite -wal file in bytes, read at scrape time.",
+        fn=wal_bytes,
+    )
+    registry.gauge(
+        "selfheal_wal_high_water_bytes",
+        "Largest -wal file size in bytes the writer saw after a commit since this process "
+        "started (bounded by SELFHEAL_WAL_MAX_MIB plus one batch).",
+        fn=wal_high_water,
+    )
+    registry.counter(
+        "selfheal_wal_checkpoints_total",
+        "TRUNCATE checkpoints run by the writer, by reason (bound: the -wal file passed "
+        "SELFHEAL_WAL_MAX_MIB; idle: no work for a second) and result (ok | busy | error).",
+        ("reason", "result"),
+    )
+
+    def samples() -> list[Collected]:
+        return [
+            ("selfheal_wal_checkpoints_total", {"reason": reason, "result": result}, float(n))
+            for (reason, result), n in dict(checkpoints()).items()
+        ]
+
+    registry.add_collector(samples)

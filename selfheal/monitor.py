@@ -33,7 +33,7 @@ from selfheal import store
 from selfheal.config import Settings
 from selfheal.db import iso, utcnow
 from selfheal.drift import SCORE_NAME, ReferenceSketch, detect
-from selfheal.errors import NoModelError
+from selfheal.errors import NoModelError, cli
 from selfheal.healer import Healer, Write, parse_time, rows_to_frame
 from selfheal.performance import (
     Calibrator,
@@ -209,7 +209,7 @@ class Monitor:
                 log.info("retention: pruned %s older than %s", pruned, cutoff)
         version = self.registry.production()
         if version is None:
-            raise NoModelError("no production model to monitor; run `selfheal init`")
+            raise NoModelError(f"no production model to monitor; run `{cli('init')}`")
         model = self.registry.load(version)
         sketch, baseline_f1 = self._sketch(version)
         conn = self.read_conn()

@@ -18,6 +18,7 @@ import pandas as pd
 
 from selfheal import datasets, db, store
 from selfheal.config import Settings
+from selfheal.errors import cli
 from selfheal.registry import Registry
 from selfheal.schema import FeatureSchema, infer_schema
 from selfheal.training import train
@@ -200,7 +201,7 @@ def train_frame(
         from selfheal.errors import RegistryError
 
         raise RegistryError(
-            "--challenge needs a production model to challenge; run `selfheal init` first",
+            f"--challenge needs a production model to challenge; run `{cli('init')}` first",
             code="no_production",
         )
     result = train(frame, y, schema, classifier=classifier or s.classifier, seed=seed)
@@ -363,3 +364,47 @@ def check_feature_change(
 def version_names(registry: Registry, version: str) -> list[str]:
     """The feature names `version` takes (from its meta.json; the name is validated)."""
     return FeatureSchema.from_dict(registry.meta(version)["schema"]).names
+
+
+COMPARE_ROWS = 500  # the newest labeled rows every version is scored on by `compare_live`
+COMPARE_VERSIONS = 12  # the newest versions compared (production always is)
+
+
+def compare_live(
+    home: Home, versions: Sequence[str], *, rows: int = COMPARE_ROWS
+) -> tuple[int, dict[str, dict[str, Any]]]:
+    """Every version's metrics on the SAME newest labeled rows, for a fair comparison.
+
+    Each version's holdout metrics come from its own test split, so an older version
+    judged on easier data looks better than the one that replaced it. Here the newest
+    `rows` labeled rows (production and external) are scored by each of `versions` (at most
+    `COMPARE_VERSIONS`, the newest first, production always included) at its own threshold.
+    Returns `(n_rows, {version: {"n", "f1", "auc", "brier"}})`; a version whose features
+    differ from the rows' is scored on the rows logged with its features, and one with none
+    such is left out. Metrics are None where undefined (one class: see `labeled_metrics`).
+    """
+    from selfheal.healer import matching_rows, rows_to_frame
+    from selfheal.performance import labeled_metrics
+
+    labeled = store.labeled_rows(home.conn, limit=rows)
+    if not labeled:
+        return 0, {}
+    production = home.registry.production()
+    chosen = sorted(versions, key=lambda v: int(v[1:]), reverse=True)[:COMPARE_VERSIONS]
+    if production is not None and production in versions and production not in chosen:
+        chosen.append(production)
+    out: dict[str, dict[str, Any]] = {}
+    for version in chosen:
+        try:
+            model = home.registry.load(version)
+        except Exception:  # a broken artifact is `models`' verify column's business
+            continue
+        mine = matching_rows(labeled, model.schema)
+        if not mine:
+            continue
+        frame = rows_to_frame(mine, model.schema)
+        p = model.predict_proba(model.schema.frame_to_matrix(frame))
+        y = np.array([r["label"] for r in mine], dtype=np.int64)
+        m = labeled_metrics(y, p, model.threshold).to_dict()
+        out[version] = {k: m[k] for k in ("n", "f1", "auc", "brier")}
+    return len(labeled), out

@@ -40,7 +40,7 @@ import pandas as pd
 import sklearn
 
 from selfheal.db import iso
-from selfheal.errors import IntegrityError, InvalidVersionError, NotFoundError, RegistryError
+from selfheal.errors import IntegrityError, InvalidVersionError, NotFoundError, RegistryError, cli
 from selfheal.schema import FeatureSchema
 
 VERSION_RE = re.compile(r"^v([0-9]{4,31})$")  # ASCII digits, short enough for a path
@@ -204,7 +204,7 @@ class Registry:
         p = self.root / version
         if not (p / "meta.json").is_file():
             raise NotFoundError(
-                f"model version {version} does not exist; `selfheal models` lists the versions",
+                f"model version {version} does not exist; `{cli('models')}` lists the versions",
                 code="unknown_version",
             )
         return p
@@ -323,7 +323,7 @@ class Registry:
         if trained != sklearn.__version__:
             raise IntegrityError(
                 f"{version} was trained with scikit-learn {trained}, but {sklearn.__version__} "
-                f"is installed; retrain it (`selfheal train`) or install scikit-learn=={trained}",
+                f"is installed; retrain it (`{cli('train')}`) or install scikit-learn=={trained}",
                 code="library_mismatch",
                 details={"version": version, "trained": trained, "running": sklearn.__version__},
             )
@@ -371,7 +371,7 @@ class Registry:
         except json.JSONDecodeError as exc:
             raise IntegrityError(
                 f"{self.pointer_path} is corrupt ({exc.msg}); restore it from "
-                f"backup or run `selfheal promote VERSION`"
+                f"backup or run `{cli('promote VERSION')}`"
             ) from None
         return data
 
@@ -440,7 +440,7 @@ class Registry:
             if not current:
                 raise RegistryError(
                     "there is no production model to roll back; run "
-                    "`selfheal init` or `selfheal promote VERSION`",
+                    f"`{cli('init')}` or `{cli('promote VERSION')}`",
                     code="no_production",
                 )
             history = list(current.get("history", []))
@@ -461,7 +461,7 @@ class Registry:
             if self.verify(target).get("status") == "rejected":
                 raise RegistryError(
                     f"{target} was rejected by the evaluation gates; a rollback only returns "
-                    f"to versions that may serve. Use `selfheal promote {target} --force` to "
+                    f"to versions that may serve. Use `{cli(f'promote {target} --force')}` to "
                     "serve it deliberately",
                     code="version_rejected",
                 )

@@ -120,7 +120,9 @@ class Service:
         self.registry = Registry(settings.registry_path, record_event=self.record_event)
         self.models = ModelHolder(self.registry)
         self.metrics = metrics.build_registry(
-            queue_depth=lambda: self.writer.depth, production=self.registry.pointer
+            queue_depth=lambda: self.writer.depth,
+            production=self.registry.pointer,
+            audit=lambda: store.audit_counts(self.read_conn()),
         )
         self.writer = Writer(
             settings.db_path,
@@ -139,7 +141,6 @@ class Service:
             read_conn=self.read_conn,
             write=self.writer.write,
             on_swap=self._swap,
-            on_outcome=self.metrics.observe_retrain,
         )
         self.monitor = Monitor(
             settings,
@@ -210,5 +211,3 @@ class Service:
                     for k in ("event", "version", "previous_version", "actor", "reason")
                 },
             )
-        if event["event"] == "rolled_back":
-            self.metrics.observe_rollback(event["actor"])

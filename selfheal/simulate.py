@@ -7,17 +7,35 @@ it works against any selfheal server, local or not.
 
 Actions (`python -m selfheal simulate ACTION --help` for the options)::
 
-    predict N     send N realistic applicants (selfheal.datasets.generate) in batches
+    predict N     send N records like the production model's data, in batches
     drift TYPE    the same with covariate, population or concept drift (default 1,000 rows)
     labels        send the ground-truth labels that were held back earlier
     stats         a readable summary of GET /monitoring/stats
     health        a readable summary of GET /health and /model/info (exit 1 when unhealthy)
     verify        check the installation and say what is missing (exit 1 when something is)
 
+Records
+-------
+`predict` and `drift` read the production model's schema from GET /model/info. For the
+synthetic credit model (features age, income, credit_score, employment_years) the records
+are the synthetic world's applicants (`selfheal.datasets.generate`), as always. For any other
+model they are drawn by `selfheal.traffic.Population`: from the version's stored reference
+sample when the registry under SELFHEAL_HOME holds that very version (same sha256 manifest;
+the make targets run with the server's home), otherwise from the schema alone (training
+ranges and levels, no labels: `--labels`, population and concept drift are then refused).
+The drift types for any schema are described in `selfheal.traffic`.
+
+Progress
+--------
+Progress goes to stderr (`StatusLine`): on a terminal one line rewritten in place, and only
+once a run has lasted `StatusLine.delay` seconds; elsewhere (a pipe, a CI log) at most one
+line every `StatusLine.every` seconds, none for a short run. The summary goes to stdout.
+
 Labels
 ------
 A label is the ground truth of one prediction; the synthetic world knows it when it draws the
-applicant (`default`; under concept drift it comes from the changed ground truth). With
+applicant (`default`; under concept drift it comes from the changed ground truth), and a
+reference row carries its own (flipped under concept drift). With
 `--labels` it is sent right after the predictions (all of them, or `--label-fraction`).
 Every label not sent then is kept, as a `{"prediction_id", "label", ...}` JSON line, in
 `<SELFHEAL_HOME>/simulate/pending_labels.jsonl`; `simulate labels` sends them later (labels
@@ -34,6 +52,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import http.client
 import importlib
 import importlib.metadata
@@ -47,10 +66,13 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 from selfheal.errors import ConfigError, SelfhealError
+
+if TYPE_CHECKING:
+    from selfheal.traffic import Population
 
 try:  # POSIX; without it the pending-labels file is simply not locked
     import fcntl
@@ -62,7 +84,13 @@ PENDING_FILE = Path("simulate") / "pending_labels.jsonl"
 START_HINT = "start it with `make run` or `make start`"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # Codes of errors in what the caller passed (exit 2), as opposed to failures (exit 1).
-_USAGE_CODES = {"invalid_argument", "invalid_drift_type", "invalid_url", "invalid_setting"}
+_USAGE_CODES = {
+    "invalid_argument",
+    "invalid_drift_type",
+    "invalid_url",
+    "invalid_setting",
+    "no_reference",
+}
 # (import name, distribution, minimum version) -- the install_requires of setup.cfg.
 RUNTIME_DEPENDENCIES = (
     ("sklearn", "scikit-learn", "1.3"),
@@ -91,10 +119,57 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def stderr_progress(line: str) -> None:
-    """The default progress sink: one line on stderr."""
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()
+class StatusLine:
+    """A progress sink that stays out of the way: call it with each progress line.
+
+    On a terminal (`stream.isatty()`) the line is rewritten in place with a carriage
+    return, once the run has lasted `delay` seconds; a shorter run shows nothing. Elsewhere
+    (a pipe, a CI log) a line is written only after `every` seconds and then at most once
+    every `every` seconds. `close()` ends the line in place: erased (the summary follows),
+    or kept with `keep=True` (when the run failed, so the error follows the last count).
+    `clock` gives the time in seconds (`time.monotonic`; tests pass their own)."""
+
+    def __init__(
+        self,
+        stream: IO[str] | None = None,
+        *,
+        delay: float = 1.5,
+        every: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        try:
+            self.tty = bool(self.stream.isatty())
+        except (AttributeError, ValueError):  # no isatty, or a closed stream
+            self.tty = False
+        self.delay = delay
+        self.every = every
+        self.clock = clock
+        self.started = clock()
+        self.written: float | None = None  # when the last line was written (not a terminal)
+        self.width = 0  # characters of the line drawn in place (a terminal); 0: none
+
+    def __call__(self, line: str) -> None:
+        now = self.clock()
+        if self.tty:
+            if now - self.started < self.delay:
+                return
+            text = line.strip()
+            self.stream.write("\r" + text + " " * max(0, self.width - len(text)))
+            self.width = len(text)
+        else:
+            since = now - (self.started if self.written is None else self.written)
+            if since < self.every:
+                return
+            self.stream.write(line + "\n")
+            self.written = now
+        self.stream.flush()
+
+    def close(self, *, keep: bool = False) -> None:
+        if self.width:
+            self.stream.write("\n" if keep else "\r" + " " * self.width + "\r")
+            self.stream.flush()
+            self.width = 0
 
 
 # -- the HTTP client -----------------------------------------------------------------------
@@ -281,6 +356,52 @@ def make_records(n: int, *, seed: int = 0, drift: str | None = None) -> list[dic
     ]
 
 
+def production_traffic(client: Client, registry: Path | str | None = None) -> Population | None:
+    """What the production model's traffic looks like: None for the synthetic credit model
+    (whose records `make_records` draws) or when GET /model/info gives no schema (the
+    predictions then fail with the server's own error); otherwise a `Population`.
+
+    The population is the version's stored reference sample when `registry` (a registry
+    folder, e.g. `<SELFHEAL_HOME>/registry`) holds the served version with the same sha256
+    manifest, else the schema alone (its `source` says why). Nothing is written."""
+    from selfheal.datasets import FEATURES, TARGET
+    from selfheal.schema import FeatureSchema
+    from selfheal.traffic import Population
+
+    status, info = client.get("/model/info")
+    if status != 200 or not isinstance(info, dict) or not isinstance(info.get("schema"), dict):
+        return None
+    try:
+        schema = FeatureSchema.from_dict(info["schema"], where="GET /model/info")
+    except SelfhealError as exc:
+        raise SimulationError(
+            _one_line(f"GET /model/info answered a schema this client cannot read: {exc}"),
+            code="bad_response",
+        ) from None
+    if schema.names == list(FEATURES) and schema.target == TARGET:
+        return None
+    version = str(info.get("version") or "the production model")
+    why = "no registry given"
+    if registry is not None:
+        root = Path(registry)
+        try:
+            if not (root / version / "meta.json").is_file():
+                why = f"the registry {root} does not hold {version}"
+            else:
+                from selfheal.registry import Registry
+
+                reg = Registry(root)  # the folder exists: nothing is created
+                if reg.meta(version).get("sha256") != info.get("sha256"):
+                    why = f"{version} in the registry {root} is not the served one"
+                else:
+                    frame, _ = reg.reference(version)
+                    return Population.from_reference(schema, frame, version=version)
+        except (SelfhealError, OSError, KeyError, ValueError) as exc:
+            why = f"its reference sample cannot be read ({_one_line(str(exc))[:120]})"
+    population = Population.from_schema(schema, version=version)
+    return dataclasses.replace(population, source=f"{population.source}: {why}")
+
+
 def pending_path(home: Path | str) -> Path:
     """Where held-back labels wait: `<home>/simulate/pending_labels.jsonl`."""
     return Path(home) / PENDING_FILE
@@ -338,24 +459,30 @@ def generate_predictions(
     labels: bool | None = False,
     label_fraction: float = 1.0,
     batch: int = 50,
-    progress: Progress | None = stderr_progress,
+    progress: Progress | None = None,
     home: Path | str | None = None,
+    population: Population | None = None,
 ) -> dict[str, Any]:
-    """Send `n` synthetic applicants to POST /predict in batches of `batch`.
+    """Send `n` records to POST /predict in batches of `batch`: the synthetic credit
+    applicants, or draws from `population` (see `production_traffic`) for any other model.
 
     `labels=True` then sends the ground truth of `label_fraction` of the answered
     predictions (chosen with `seed`); `labels=None` means "only for concept drift", and
     concept drift gets its labels unless `labels=False` (a note says which). With `home`,
     every label not sent now is kept in `pending_path(home)` for `send_labels`.
 
-    `progress` receives ready-made lines (default: stderr): one about every 10% or 50
-    records, whichever is more, plus notes; None is silent. A batch answered 503 overloaded
-    is retried twice; three failed batches in a row stop the run. A label batch that fails
-    is an error in the result, and its labels wait in the pending file (with `home`), as do
-    the answered ones when the server goes away halfway (the `SimulationError` propagates).
+    `progress` receives ready-made lines (`StatusLine` writes them to stderr): one about
+    every 10% or 50 records, whichever is more, plus notes; None is silent. A batch
+    answered 503 overloaded is retried twice; three failed batches in a row stop the run. A
+    label batch that fails is an error in the result, and its labels wait in the pending
+    file (with `home`), as do the answered ones when the server goes away halfway (the
+    `SimulationError` propagates).
     Returns the counts: sent, ok, failed, labeled, pending_labels, versions ({version:
     rows}), mean_probability, positive_rate, out_of_range, elapsed, errors (the first few
-    messages; empty when all went well), notes.
+    messages; empty when all went well), notes, source (the population's, or None).
+
+    A population without labels (drawn from the schema alone) refuses `labels=True` and
+    the drift types that need labels (population, concept) with code `no_reference`.
     """
     _check_drift(drift)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -378,11 +505,30 @@ def generate_predictions(
             "concept drift without labels: the inputs do not move, so the change shows only "
             "once the labels arrive (`selfheal simulate labels`)"
         )
+    truth: list[int] | None
+    if population is None:
+        from selfheal.datasets import TARGET
+
+        drawn = make_records(n, seed=seed, drift=drift)
+        records = [{k: v for k, v in r.items() if k != TARGET} for r in drawn]
+        truth = [int(r[TARGET]) for r in drawn]
+    else:
+        if population.labels is None and (labels or drift in ("population", "concept")):
+            what = f"{drift} drift" if drift in ("population", "concept") else "--labels"
+            raise _arg_error(
+                f"{what} needs the labels of the production model's reference sample, and "
+                f"this client has only {population.source}; run it with the server's "
+                "SELFHEAL_HOME (as the make targets do), or use no drift or covariate drift "
+                "without --labels",
+                code="no_reference",
+            )
+        records, truth = population.draw(n, seed=seed, drift=drift)
+        if truth is None:
+            notes.append("records drawn from the schema carry no labels: none are kept")
     send_now = bool(labels)
     for note in notes:
         say("  note: " + note)
 
-    records = make_records(n, seed=seed, drift=drift)
     t0 = time.monotonic()
     step = max(50, math.ceil(n / 10))
     next_mark = step
@@ -414,7 +560,7 @@ def generate_predictions(
     try:
         for start in range(0, n, batch):
             chunk = records[start : start + batch]
-            payload = {"instances": [{k: v for k, v in r.items() if k != "default"} for r in chunk]}
+            payload = {"instances": chunk}
             for attempt in range(3):  # bounded retry of an overloaded server
                 status, body = client.post("/predict", payload)
                 code = (body.get("error") or {}).get("code") if isinstance(body, dict) else None
@@ -427,8 +573,9 @@ def generate_predictions(
             if status == 200 and isinstance(preds, list) and len(preds) == len(chunk):
                 consecutive = 0
                 ok += len(chunk)
-                for rec, p in zip(chunk, preds, strict=True):
-                    answered.append((str(p["prediction_id"]), int(rec["default"])))
+                for i, p in enumerate(preds):
+                    if truth is not None:
+                        answered.append((str(p["prediction_id"]), truth[start + i]))
                     prob_sum += float(p["probability"])
                     positives += int(p["prediction"])
                     oor += bool(p.get("out_of_range"))
@@ -492,6 +639,7 @@ def generate_predictions(
         "stopped": stopped,
         "errors": errors,
         "notes": notes,
+        "source": None if population is None else population.source,
     }
 
 
@@ -616,6 +764,7 @@ def format_result(r: dict[str, Any]) -> str:
     lines = [
         f"sent {r['sent']} predictions ({what}, seed {r['seed']}) in {r['elapsed']:.1f} s: "
         f"{r['ok']} ok, {r['failed']} failed",
+        *([f"  records: drawn from {r['source']}"] if r.get("source") else []),
         f"  model versions: {versions}",
         f"  mean probability {_num(r['mean_probability'])}, positive rate "
         f"{_pct(r['positive_rate'])}, out of range {r['out_of_range']} rows",
@@ -627,6 +776,7 @@ def format_result(r: dict[str, Any]) -> str:
             "(send them with `selfheal simulate labels`)"
         )
     lines.append(label_line)
+    lines += [f"  note: {note}" for note in r.get("notes", [])]
     lines += [f"  error: {e}" for e in r.get("errors", [])]
     return "\n".join(lines)
 
@@ -1080,23 +1230,34 @@ def run(args: argparse.Namespace, settings: Any) -> int:
             _print(line)
         _print("installation ok" if ok else "installation incomplete: see the missing lines")
         return EXIT_OK if ok else EXIT_FAILED
-    progress = None if args.quiet else stderr_progress
     with Client(url, timeout=args.timeout, token=settings.admin_token or None) as client:
         if args.action in ("predict", "drift"):
             labels = args.labels
             if labels is None and args.label_fraction is not None:
                 labels = True
+            _check_drift(args.drift if args.action == "predict" else args.kind)
+            progress = None if args.quiet else StatusLine(sys.stderr)
             common = {
                 "labels": labels,
                 "label_fraction": 1.0 if args.label_fraction is None else args.label_fraction,
                 "batch": args.batch,
                 "progress": progress,
                 "home": settings.home_path,
+                "population": production_traffic(client, settings.registry_path),
             }
-            if args.action == "predict":
-                r = generate_predictions(client, args.n, seed=args.seed, drift=args.drift, **common)
-            else:
-                r = inject_drift(client, args.kind, n=args.n, seed=args.seed, **common)
+            try:
+                if args.action == "predict":
+                    r = generate_predictions(
+                        client, args.n, seed=args.seed, drift=args.drift, **common
+                    )
+                else:
+                    r = inject_drift(client, args.kind, n=args.n, seed=args.seed, **common)
+            except BaseException:
+                if progress is not None:
+                    progress.close(keep=True)
+                raise
+            if progress is not None:
+                progress.close()
             _print(format_result(r))
             if r["failed"]:
                 raise SimulationError(

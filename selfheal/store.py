@@ -313,6 +313,29 @@ def monitor_window(
     return sorted([*own, *external], key=lambda r: -int(r["seq"]))[:limit]
 
 
+def audit_counts(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
+    """What every process did, from the audit tables: finished retrain runs by status,
+    promotions and rollbacks by actor (for `/metrics`)."""
+    retrains = {
+        str(status): int(n)
+        for status, n in conn.execute(
+            "SELECT status, COUNT(*) FROM retrain_runs"
+            " WHERE status IN ('promoted', 'rejected', 'failed') GROUP BY status"
+        )
+    }
+    events: dict[str, dict[str, int]] = {"promoted": {}, "rolled_back": {}}
+    for event, actor, n in conn.execute(
+        "SELECT event, actor, COUNT(*) FROM model_events"
+        " WHERE event IN ('promoted', 'rolled_back') GROUP BY event, actor"
+    ):
+        events[str(event)][str(actor)] = int(n)
+    return {
+        "retrains": retrains,
+        "promotions": events["promoted"],
+        "rollbacks": events["rolled_back"],
+    }
+
+
 def traffic_counts(conn: sqlite3.Connection) -> dict[str, int]:
     row = conn.execute(
         "SELECT COUNT(*) AS total,"

@@ -32,7 +32,7 @@ from sklearn import config_context
 from threadpoolctl import threadpool_limits
 
 from selfheal import db, store
-from selfheal.errors import NoModelError, SelfhealError, UnavailableError
+from selfheal.errors import NoModelError, SelfhealError, UnavailableError, cli
 from selfheal.registry import LoadedModel
 from selfheal.schema import Validated
 
@@ -222,7 +222,7 @@ class Writer(threading.Thread):
             if model is None:
                 for job in group:
                     job.error = NoModelError(
-                        "no production model is loaded; run `selfheal init` or promote a version"
+                        f"no production model is loaded; run `{cli('init')}` or promote a version"
                     )
                 continue
             records = [r for job in group for r in job.records]

@@ -394,6 +394,13 @@ def test_no_model_gives_503_and_nothing_logged(trained_home: Any) -> None:
         c = create_app(svc).test_client()
         err = assert_error(post(c, "/predict", GOOD), 503, "no_model")
         assert "modified" in err["message"]
+        # The hint runs as printed here: `.venv/bin/selfheal init` when the venv is not on
+        # PATH (after `make run`), never a bare `selfheal` that gives "command not found".
+        from selfheal.errors import command_name
+
+        assert f"run `{command_name()} init` or `{command_name()} promote VERSION`" in (
+            err["message"]
+        )
         assert c.get("/health").status_code == 503
         assert rows(svc) == 0
     finally:

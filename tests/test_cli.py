@@ -272,3 +272,59 @@ def test_train_promote_with_other_fields_needs_force(tmp_path: Path, csv_file: P
     assert "v0002" not in cli(home, "models").stdout  # refused before training
     forced = cli(home, *args, "--promote", "--force")
     assert forced.returncode == 0 and "registered v0002; promoted to production" in forced.stdout
+
+
+def test_models_compares_every_version_on_the_same_newest_labeled_rows(
+    trained_home: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make models` listed each version's own holdout F1 side by side, so a promotion
+    looked like a regression. With labels, every version is also scored on the same newest
+    labeled rows, labelled as such: a copy of v0001 with an inflated holdout F1 gets the
+    same live F1 as v0001, because it is the same model on the same rows."""
+    from selfheal import datasets
+    from selfheal.cli import main
+    from selfheal.ops import compare_live
+    from selfheal.performance import labeled_metrics
+    from selfheal.service import Service
+    from tests.conftest import register_copy
+    from tests.test_loop import send
+
+    meta = trained_home.registry.meta("v0001")
+    inflated = {**meta["metrics"], "f1": 0.999}
+    copy = register_copy(trained_home.registry, metrics=inflated)
+    svc = Service(trained_home.settings)
+    svc.start(monitor=False)
+    try:
+        frame = datasets.generate(300, seed=31)
+        send(svc, frame)
+    finally:
+        svc.stop()
+
+    n, live = compare_live(trained_home, ["v0001", copy])
+    assert n == 300 and set(live) == {"v0001", copy}
+    assert live["v0001"] == live[copy] and live["v0001"]["n"] == 300
+    model = trained_home.registry.load("v0001")
+    X = frame[list(datasets.FEATURES)].to_numpy(dtype=float)
+    expected = labeled_metrics(frame["default"].to_numpy(), model.predict_proba(X), model.threshold)
+    assert live["v0001"]["f1"] == pytest.approx(expected.f1)
+
+    monkeypatch.setenv("SELFHEAL_HOME", str(trained_home.settings.home_path))
+    capsys.readouterr()
+    code = main(["models"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "LIVE: every version scored on the same 300 newest labeled rows" in out
+    assert "LIVE F1" in out.splitlines()[1]
+    row = next(line for line in out.splitlines() if line.startswith(copy))
+    assert "0.999" in row and f"{expected.f1:.3f}" in row
+
+
+def test_models_without_labels_shows_holdout_metrics_only(
+    trained_home: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from selfheal.cli import main
+
+    monkeypatch.setenv("SELFHEAL_HOME", str(trained_home.settings.home_path))
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "LIVE" not in out and out.startswith("VERSION")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -352,3 +353,20 @@ def test_promoting_a_rejected_version_exits_3(
     assert_one_line_error(got, out, err, EXIT_REJECTED, f"{rejected} was rejected")
     got, out, err = run(["rollback", "--to", rejected], capfd)
     assert_one_line_error(got, out, err, EXIT_REJECTED, rejected)
+
+
+def test_command_name_is_what_runs_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hints name the CLI as it runs in the user's situation: `selfheal` only when that is
+    this interpreter's script on PATH, else the venv's script path (after `make run`, whose
+    venv is not activated)."""
+    from selfheal.errors import cli, command_name
+
+    bindir = Path(sys.executable).parent
+    monkeypatch.setenv("PATH", str(tmp_path))  # no selfheal on PATH
+    name = command_name()
+    assert name != "selfheal" and name.endswith("selfheal")
+    assert (Path.cwd() / name).exists() or Path(name).exists() or name.endswith("-m selfheal")
+    assert cli("init") == f"{name} init"
+    monkeypatch.setenv("PATH", str(bindir))
+    if (bindir / "selfheal").exists():
+        assert command_name() == "selfheal"

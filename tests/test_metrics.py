@@ -50,6 +50,7 @@ CONTRACT = {
     "selfheal_monitor_cycles": "counter",
     "selfheal_retrains": "counter",
     "selfheal_rollbacks": "counter",
+    "selfheal_promotions": "counter",
     "selfheal_model_info": "gauge",
     "selfheal_model_promoted_timestamp_seconds": "gauge",
 }
@@ -80,7 +81,14 @@ def cycle(**over: Any) -> dict[str, Any]:
 def test_build_registry_exposes_the_contract_and_helpers_feed_it() -> None:
     depth = [7]
     pointer: dict[str, Any] = {"version": "v0003", "promoted_at": "2024-05-01T10:00:00.000000Z"}
-    reg = M.build_registry(queue_depth=lambda: depth[0], production=lambda: pointer)
+    audit = {  # as store.audit_counts returns it
+        "retrains": {"promoted": 1},
+        "promotions": {"cli": 2, "api": 1},
+        "rollbacks": {"monitor": 1},
+    }
+    reg = M.build_registry(
+        queue_depth=lambda: depth[0], production=lambda: pointer, audit=lambda: audit
+    )
     assert isinstance(reg, M.Registry)
 
     reg.observe_request("/predict", 200, 0.004)
@@ -92,8 +100,6 @@ def test_build_registry_exposes_the_contract_and_helpers_feed_it() -> None:
     reg.observe_batch(5, 0.003)
     reg.observe_batch(0, 0.001)  # a write-only batch: commit time, no batch size
     reg.observe_cycle(cycle())
-    reg.observe_retrain("promoted")
-    reg.observe_rollback("monitor")
 
     fams = parse(reg.render())
     assert {n: f.type for n, f in fams.items()} == CONTRACT
@@ -155,6 +161,7 @@ def test_build_registry_exposes_the_contract_and_helpers_feed_it() -> None:
         key(outcome="failed"): 0.0,
     }
     assert samples(fams["selfheal_rollbacks"]) == {key(actor="monitor"): 1.0}
+    assert samples(fams["selfheal_promotions"]) == {key(actor="cli"): 2.0, key(actor="api"): 1.0}
     assert samples(fams["selfheal_model_info"]) == {key(version="v0003"): 1.0}
     assert samples(fams["selfheal_model_promoted_timestamp_seconds"]) == {(): 1714557600.0}
 
@@ -515,3 +522,37 @@ def test_concurrent_updates_give_exact_totals_and_consistent_snapshots() -> None
         if count:
             assert b[key(route="/r", le="+Inf")] == b[key(route="/r", le="1.0")] == count
             assert samples(hs, "x_h_sum")[key(route="/r")] == float(count)
+
+
+def test_retrains_promotions_and_rollbacks_count_every_process(trained_home: Any) -> None:
+    """A promotion and a rollback made by the CLI (another process, which the server never
+    hears about) appear in the server's /metrics: the counters are read from the audit
+    tables at scrape time."""
+    from selfheal.api import create_app
+    from selfheal.service import Service
+    from tests.conftest import register_copy
+
+    svc = Service(trained_home.settings).start(monitor=False)
+    try:
+        client = create_app(svc).test_client()
+
+        def counts() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+            fams = parse(client.get("/metrics").get_data(as_text=True))
+            return {
+                (s.name, tuple(sorted(s.labels.items()))): s.value
+                for f in fams.values()
+                for s in f.samples
+            }
+
+        before = counts()
+        assert before[("selfheal_promotions_total", (("actor", "init"),))] == 1  # v0001
+        assert ("selfheal_rollbacks_total", (("actor", "cli"),)) not in before
+        version = register_copy(trained_home.registry)
+        trained_home.registry.promote(version, actor="cli")  # as `selfheal promote` does
+        trained_home.registry.rollback(actor="cli")
+        after = counts()
+        assert after[("selfheal_promotions_total", (("actor", "cli"),))] == 1
+        assert after[("selfheal_rollbacks_total", (("actor", "cli"),))] == 1
+        assert after[("selfheal_retrains_total", (("outcome", "promoted"),))] == 0
+    finally:
+        svc.stop()

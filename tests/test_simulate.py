@@ -3,6 +3,7 @@ for the failure paths the real one does not produce on demand."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
@@ -21,12 +22,15 @@ from selfheal.errors import SelfhealError
 from selfheal.simulate import (
     Client,
     SimulationError,
+    StatusLine,
     default_url,
     generate_predictions,
     health_summary,
     inject_drift,
     main,
     pending_path,
+    production_traffic,
+    run_monitor,
     send_labels,
     stats_summary,
     verify_installation,
@@ -459,7 +463,8 @@ def test_main_actions(server: Server, cli_env: Path, capsys) -> None:
 
     assert main(["predict", "10", "--seed", "4", "--label-fraction", "0.5", *url]) == 0
     out, err = capsys.readouterr()
-    assert "labels: 5 sent now; 5 kept in" in out and "10/10 predictions (100%)" in err
+    # a short run on a stream that is not a terminal prints no progress (issue: quiet runs)
+    assert "labels: 5 sent now; 5 kept in" in out and err == ""
 
     assert main(["stats", "--window", "100", *url]) == 0
     out = capsys.readouterr().out
@@ -531,4 +536,257 @@ def test_module_runs_as_a_program(server: Server, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("sent 30 predictions (no drift, seed 0)")
     assert "labels: 30 sent now" in proc.stdout
-    assert "  30/30 predictions (100%), " in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr == ""  # a pipe, and a short run: no progress lines at all
+
+
+# -- any production model: records drawn from its reference sample (issue item 6) -------------
+REGIONS = ["north", "south", "east", "west"]
+
+
+def churn_csv(path: Path, n: int = 1200, seed: int = 7) -> Path:
+    """A CSV unlike the credit data: `amount` 8% empty, whole-number `tenure_months`, a
+    text category, an integer-code category (`plan_code`), a yes/no column, target yes/no."""
+    rng = np.random.default_rng(seed)
+    amount = rng.lognormal(np.log(800), 0.5, n).round(2)
+    tenure = rng.integers(1, 120, n)
+    region = rng.choice(REGIONS, n, p=[0.4, 0.3, 0.2, 0.1])
+    plan = rng.choice([1, 2, 3], n, p=[0.5, 0.35, 0.15])
+    card = rng.choice(["yes", "no"], n, p=[0.7, 0.3])
+    risk = -1 + (amount - 800) / 600 - (tenure - 60) / 40 + (region == "east") * 0.8
+    risk = risk + (plan == 3) * 0.7 - (card == "yes") * 0.5
+    y = rng.random(n) < 1 / (1 + np.exp(-risk))
+    lines = ["amount,tenure_months,region,plan_code,has_card,churned"]
+    for i in range(n):
+        cell = "" if rng.random() < 0.08 else str(amount[i])
+        churned = "yes" if y[i] else "no"
+        lines.append(f"{cell},{tenure[i]},{region[i]},{plan[i]},{card[i]},{churned}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def csv_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real server whose v0001 was trained on `churn_csv`, with hard bounds on
+    tenure_months (0 to 120) and closed region levels that include one never seen
+    ("central"); the monitor window is the newest 500 rows."""
+    from selfheal import ops
+
+    root = tmp_path_factory.mktemp("csvmodel")
+    schema = root / "schema.json"
+    schema.write_text(
+        json.dumps(
+            {
+                "features": {
+                    "tenure_months": {"type": "numeric", "min": 0, "max": 120},
+                    "region": {
+                        "type": "categorical",
+                        "levels": [*REGIONS, "central"],
+                        "closed": True,
+                    },
+                }
+            }
+        )
+    )
+    home = ops.Home(make_settings(root / "home"))
+    try:
+        ops.train_version(
+            home,
+            data=churn_csv(root / "churn.csv"),
+            target="churned",
+            positive="yes",
+            schema_path=schema,
+            categorical=["plan_code"],
+            classifier="logreg",
+            promote=True,
+        )
+    finally:
+        home.close()
+    srv = Server(
+        root / "home",
+        SELFHEAL_ADMIN_TOKEN=TOKEN,
+        SELFHEAL_MONITOR_INTERVAL="3600",
+        SELFHEAL_AUTO_RETRAIN="false",
+        SELFHEAL_MONITOR_WINDOW="500",
+    ).start()
+    yield srv
+    assert srv.stop() == 0, srv.log()
+
+
+@pytest.fixture
+def csv_client(csv_server: Server) -> Iterator[Client]:
+    with Client(csv_server.base, timeout=30, token=TOKEN) as c:
+        yield c
+
+
+def reference_of(server: Server) -> Any:
+    from selfheal.registry import Registry
+
+    frame, _ = Registry(server.home / "registry").reference("v0001")
+    return frame
+
+
+def test_predict_for_a_csv_model_sends_its_reference_rows(
+    csv_server: Server, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.setenv("SELFHEAL_HOME", str(csv_server.home))  # as `make generate-predictions`
+    assert main(["predict", "400", "--seed", "2", "--url", csv_server.base, "-q"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("sent 400 predictions (no drift, seed 2) in ") and err == ""
+    assert "400 ok, 0 failed" in out
+    assert "  records: drawn from the reference sample of v0001 (1,200 rows)\n" in out
+    assert "400 kept in" in out  # each reference row carries its own label
+    rows = newest(csv_server, 400)
+    ref = reference_of(csv_server)
+    assert {k for k in rows[0] if k not in ("id", "label", "version")} == {
+        "amount",
+        "tenure_months",
+        "region",
+        "plan_code",
+        "has_card",
+    }
+    # whole reference rows: missing values at the reference's share, codes and yes/no as is
+    gaps = np.mean([row["amount"] is None for row in rows])
+    assert abs(gaps - ref["amount"].isna().mean()) < 0.03 and gaps > 0
+    assert {row["plan_code"] for row in rows} == {"1", "2", "3"}
+    assert {row["has_card"] for row in rows} == {"yes", "no"}
+    assert {row["region"] for row in rows} == set(REGIONS)
+    kept = [json.loads(x) for x in pending_path(csv_server.home).read_text().splitlines()]
+    assert [k["prediction_id"] for k in kept[-400:]] == [row["id"] for row in rows]
+
+
+def test_covariate_drift_for_a_csv_model_moves_every_column(
+    csv_server: Server, csv_client: Client
+) -> None:
+    population = production_traffic(csv_client, csv_server.home / "registry")
+    assert population is not None and population.labels is not None
+    r = inject_drift(csv_client, "covariate", n=500, seed=3, population=population)
+    assert (r["ok"], r["failed"], r["labeled"]) == (500, 0, 0)
+    rows = newest(csv_server, 500)
+    ref = reference_of(csv_server)
+    tenure = np.array([row["tenure_months"] for row in rows])
+    sd = ref["tenure_months"].std(ddof=0)
+    assert tenure.max() <= 120 and np.all(tenure == np.round(tenure))  # hard max, whole
+    assert tenure.mean() > ref["tenure_months"].mean() + 0.6 * sd
+    amount = [row["amount"] for row in rows if row["amount"] is not None]
+    assert np.mean(amount) > ref["amount"].mean() + 0.9 * ref["amount"].std(ddof=0)
+    assert abs(np.mean([row["amount"] is None for row in rows]) - 0.08) < 0.04
+    # the closed region's declared but never seen level; the rarest level elsewhere
+    assert 0.4 < np.mean([row["region"] == "central" for row in rows]) < 0.6
+    assert np.mean([row["plan_code"] == "3" for row in rows]) > 0.5
+    assert np.mean([row["has_card"] == "no" for row in rows]) > 0.55
+    summary = run_monitor(csv_client)
+    assert summary["status"] == "drift"
+    assert set(summary["drifted_features"]) >= {
+        "amount",
+        "tenure_months",
+        "region",
+        "plan_code",
+        "has_card",
+    }
+
+
+def test_population_and_concept_drift_for_a_csv_model(
+    csv_server: Server, csv_client: Client
+) -> None:
+    population = production_traffic(csv_client, csv_server.home / "registry")
+    assert population is not None and population.labels is not None
+    base_rate = population.labels.mean()
+    _, more = population.draw(500, seed=4, drift="population")
+    assert more is not None and np.mean(more) > base_rate + 0.3
+
+    labels_before = count(csv_server, "labels")
+    r = inject_drift(csv_client, "concept", n=200, seed=5, population=population)
+    assert (r["ok"], r["failed"], r["labeled"]) == (200, 0, 200)
+    assert count(csv_server, "labels") - labels_before == 200
+    records, truth = population.draw(200, seed=5)
+    rows = newest(csv_server, 200)
+    assert [row["tenure_months"] for row in rows] == [x["tenure_months"] for x in records]
+    assert truth is not None and [row["label"] for row in rows] == [1 - y for y in truth]
+
+
+def test_without_the_registry_records_come_from_the_schema(
+    csv_server: Server, csv_client: Client, cli_env: Path, capsys
+) -> None:
+    population = production_traffic(csv_client, cli_env / "registry")
+    assert population is not None and population.labels is None
+    assert population.source == (
+        "the schema of v0001 (training ranges and levels; no labels): the registry "
+        f"{cli_env / 'registry'} does not hold v0001"
+    )
+    for drift in (None, "covariate"):
+        r = generate_predictions(
+            csv_client, 300, seed=6, drift=drift, progress=None, population=population
+        )
+        assert (r["ok"], r["failed"], r["pending_labels"]) == (300, 0, 0)
+        rows = newest(csv_server, 300)
+        assert all(0 <= row["tenure_months"] <= 120 for row in rows)
+        assert {row["region"] for row in rows} <= {*REGIONS, "central"}
+    for kw in ({"drift": "concept"}, {"drift": "population"}, {"labels": True}):
+        with pytest.raises(SelfhealError) as e:
+            generate_predictions(csv_client, 10, progress=None, population=population, **kw)
+        assert e.value.code == "no_reference"
+        what = f"{kw['drift']} drift" if "drift" in kw else "--labels"
+        assert e.value.message.startswith(f"{what} needs the labels of the production model")
+    # on the command line: a private SELFHEAL_HOME, one line, exit 2, nothing sent
+    before = count(csv_server)
+    assert main(["drift", "concept", "--url", csv_server.base]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert err.startswith("selfheal: error: concept drift needs the labels of the production")
+    assert "run it with the server's SELFHEAL_HOME" in err and count(csv_server) == before
+    assert main(["predict", "20", "--url", csv_server.base, "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "20 ok, 0 failed" in out and "  records: drawn from the schema of v0001" in out
+    assert "  note: records drawn from the schema carry no labels: none are kept" in out
+
+
+# -- progress: in place on a terminal, silent when short (issue item 9) ------------------------
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_progress_is_silent_for_a_short_run() -> None:
+    for stream in (_Terminal(), io.StringIO()):
+        clock = _Clock()
+        status = StatusLine(stream, clock=clock)
+        for t, line in ((0.2, "  50/100 predictions"), (1.0, "  100/100 predictions")):
+            clock.now = 100 + t
+            status(line)
+        status.close()
+        assert stream.getvalue() == ""
+
+
+def test_progress_on_a_terminal_is_one_line_rewritten_in_place() -> None:
+    stream, clock = _Terminal(), _Clock()
+    status = StatusLine(stream, clock=clock)
+    for t, line in ((0.5, "  100/1000 a"), (2.0, "  500/1000 abc"), (3.0, "  1000/1000 b")):
+        clock.now = 100 + t
+        status(line)
+    assert stream.getvalue() == "\r500/1000 abc\r1000/1000 b "
+    status.close()  # erased: the summary takes its place
+    assert stream.getvalue().endswith("\r" + " " * 11 + "\r")
+    assert "\n" not in stream.getvalue()
+    kept = _Terminal()
+    failing = StatusLine(kept, clock=clock, delay=0)
+    failing("  300/1000 c")
+    failing.close(keep=True)  # the error line follows the last count
+    assert kept.getvalue() == "\r300/1000 c\n"
+
+
+def test_progress_elsewhere_is_at_most_one_line_per_ten_seconds() -> None:
+    stream, clock = io.StringIO(), _Clock()
+    status = StatusLine(stream, clock=clock)
+    for t in (1, 5, 9.9, 11, 15, 20.9, 22, 40):
+        clock.now = 100 + t
+        status(f"  at {t}")
+    status.close()
+    assert stream.getvalue() == "  at 11\n  at 22\n  at 40\n"
