@@ -15,10 +15,10 @@ from types import FrameType
 
 from waitress import create_server
 
-from selfheal.api import create_app
 from selfheal.config import Settings
 from selfheal.errors import SelfhealError
 from selfheal.service import Service
+from selfheal.web import create_app
 
 
 class _Shutdown(SystemExit):

@@ -86,7 +86,7 @@ def service(trained_home: ops.Home) -> Iterator[object]:
 
 @pytest.fixture
 def client(service: object) -> object:
-    from selfheal.api import create_app
+    from selfheal.web import create_app
 
     return create_app(service).test_client()  # type: ignore[arg-type]
 

@@ -362,8 +362,8 @@ def test_rollback_without_history_is_409(client: Any) -> None:
 
 
 def test_admin_disabled_without_configured_token(trained_home: Any) -> None:
-    from selfheal.api import create_app
     from selfheal.service import Service
+    from selfheal.web import create_app
 
     svc = Service(trained_home.settings).start()
     try:
@@ -383,8 +383,8 @@ def test_health_reports_every_component(client: Any) -> None:
 
 
 def test_no_model_gives_503_and_nothing_logged(trained_home: Any) -> None:
-    from selfheal.api import create_app
     from selfheal.service import Service
+    from selfheal.web import create_app
 
     artifact = trained_home.registry.path("v0001") / "model.joblib"
     artifact.chmod(0o644)
@@ -398,8 +398,8 @@ def test_no_model_gives_503_and_nothing_logged(trained_home: Any) -> None:
         # PATH (after `make run`), never a bare `selfheal` that gives "command not found".
         from selfheal.errors import command_name
 
-        assert f"run `{command_name()} init` or `{command_name()} promote VERSION`" in (
-            err["message"]
+        assert (
+            f"run `{command_name()} init` or `{command_name()} promote VERSION`" in (err["message"])
         )
         assert c.get("/health").status_code == 503
         assert rows(svc) == 0

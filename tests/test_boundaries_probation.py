@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from selfheal import datasets, ops, store
-from selfheal.api import create_app
 from selfheal.db import iso, utcnow
 from selfheal.service import Service
+from selfheal.web import create_app
 from tests.conftest import register_copy
 
 MAX_HOURS = 24.0

@@ -46,8 +46,8 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
 # -- writer accounting ------------------------------------------------------------------------
 @pytest.fixture
 def small_queue_client(trained_home: ops.Home) -> Iterator[tuple[Any, Any]]:
-    from selfheal.api import create_app
     from selfheal.service import Service
+    from selfheal.web import create_app
 
     svc = Service(trained_home.settings.replace(max_queue=50))
     svc.start(monitor=False)

@@ -304,8 +304,8 @@ def test_declared_numeric_with_text_is_refused(tmp_path: Path) -> None:
 @pytest.fixture
 def csv_client(tmp_path: Path, trained_home: ops.Home) -> Iterator[Any]:
     """A served model trained (and promoted) on a CSV with incomes written for people."""
-    from selfheal.api import create_app
     from selfheal.service import Service
+    from selfheal.web import create_app
 
     age, score, y = _rows(600, seed=3)
     income = np.random.default_rng(3).lognormal(np.log(52_000), 0.4, 600)

@@ -50,7 +50,7 @@ def test_every_setting_is_in_env_example() -> None:
 def test_every_api_error_code_is_in_api_md() -> None:
     text = (ROOT / "docs" / "api.md").read_text()
     codes: set[str] = set()
-    for path in (ROOT / "selfheal").glob("*.py"):
+    for path in (ROOT / "selfheal").rglob("*.py"):
         if path.name in _CLIENT_SIDE:
             continue
         src = path.read_text()
@@ -165,16 +165,16 @@ def test_the_operations_vocabulary_is_in_the_makefile() -> None:
 def all_error_codes() -> set[str]:
     """Every error code the package can emit, found in its source."""
     codes: set[str] = set()
-    for path in (ROOT / "selfheal").glob("*.py"):
+    for path in (ROOT / "selfheal").rglob("*.py"):
         src = path.read_text()
         codes.update(re.findall(r'code="([a-z_]+)"', src))
         codes.update(re.findall(r'^\s+code = "([a-z_]+)"', src, re.M))
         codes.update(re.findall(r'ApiError\(\s*\d+,\s*"([a-z_]+)"', src))
         codes.update(re.findall(r'_arg_error\([^)]*code="([a-z_]+)"', src))
     from selfheal import schema
-    from selfheal.api import _HTTP_CODES
+    from selfheal.web.common import HTTP_CODES
 
-    codes.update(_HTTP_CODES.values())
+    codes.update(HTTP_CODES.values())
     codes.update(
         v
         for k, v in vars(schema).items()

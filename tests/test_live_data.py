@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from selfheal import datasets, ops
-from selfheal.api import create_app
 from selfheal.service import Service
+from selfheal.web import create_app
 from tests.conftest import make_settings
 
 N_TRAIN = 1200

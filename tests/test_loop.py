@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 
 from selfheal import datasets, store
-from selfheal.api import create_app
 from selfheal.db import utcnow
 from selfheal.healer import Healer
 from selfheal.schema import infer_schema
 from selfheal.service import Service
 from selfheal.training import train
+from selfheal.web import create_app
 from tests.conftest import register_copy
 
 AUTH = {"Authorization": "Bearer s3cret"}

@@ -528,8 +528,8 @@ def test_retrains_promotions_and_rollbacks_count_every_process(trained_home: Any
     """A promotion and a rollback made by the CLI (another process, which the server never
     hears about) appear in the server's /metrics: the counters are read from the audit
     tables at scrape time."""
-    from selfheal.api import create_app
     from selfheal.service import Service
+    from selfheal.web import create_app
     from tests.conftest import register_copy
 
     svc = Service(trained_home.settings).start(monitor=False)

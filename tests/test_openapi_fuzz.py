@@ -48,7 +48,7 @@ EXAMPLES = 25  # per operation and generation mode: the whole file stays well un
 
 @pytest.fixture
 def app(service: Any) -> Any:
-    from selfheal.api import create_app
+    from selfheal.web import create_app
 
     register_copy(service.registry)  # v0002: promote and rollback have somewhere to go
     return create_app(service)

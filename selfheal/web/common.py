@@ -1,0 +1,275 @@
+"""What every blueprint shares: the JSON answers and errors, the request body parser with
+its hostile-input guards, the admin check, and record validation.
+
+Routes reach the service through `current_service()` (the app's `extensions["selfheal"]`),
+so a blueprint holds no state of its own.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from typing import Any, cast
+
+from flask import Response, current_app, request
+
+from selfheal.errors import NoModelError, SelfhealError, ValidationError, cli
+from selfheal.openapi import VERSION_PATTERN
+from selfheal.schema import Validated
+from selfheal.service import Service
+
+HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+class ApiError(SelfhealError):
+    """An error with its own HTTP status (400, 401, 403, 413, 415 ...)."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message, code=code, details=details)
+        self.http_status = status
+
+
+def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
+    body = {"error": {"code": code, "message": message, "details": details}}
+    return Response(json.dumps(body, default=str), status=status, mimetype="application/json")
+
+
+def ok(data: Any, status: int = 200) -> Response:
+    return Response(
+        json.dumps(data, allow_nan=False, default=str), status=status, mimetype="application/json"
+    )
+
+
+def current_service() -> Service:
+    """The service this app serves (set by `create_app`)."""
+    return cast(Service, current_app.extensions["selfheal"])
+
+
+def body() -> Any:
+    if request.mimetype != "application/json":
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"send JSON with 'Content-Type: application/json' (got "
+            f"{request.mimetype or 'no content type'!r})",
+        )
+    raw = request.get_data(cache=False)
+    try:
+        data = json.loads(raw, object_pairs_hook=_unique_keys)
+        if _SURROGATE_ESCAPE.search(raw):  # rare: only then walk the parsed body
+            _check_text(data)
+        return data
+    except _DuplicateKey as dup:
+        message = (
+            f"key {dup.key!r} appears more than once in one JSON object; send each field "
+            "once (JSON parsers disagree on which copy wins)"
+        )
+        raise ValidationError(
+            message,
+            details=[{"field": dup.key, "problem": "duplicate_key", "message": message}],
+        ) from None
+    except _BadText as bad:
+        raise ApiError(
+            400,
+            "malformed_json",
+            f"request body holds a string with an unpaired UTF-16 surrogate "
+            f"({bad.text!r}); send valid Unicode text",
+        ) from None
+    except RecursionError:
+        raise ApiError(
+            400,
+            "malformed_json",
+            "request body is nested too deeply; send a flat JSON object of features",
+        ) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        where = (
+            f" at line {exc.lineno} column {exc.colno}"
+            if isinstance(exc, json.JSONDecodeError)
+            else ""
+        )
+        msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+        raise ApiError(
+            400, "malformed_json", f"request body is not valid JSON: {msg}{where}"
+        ) from None
+
+
+def admin() -> None:
+    service = current_service()
+    s = service.settings
+    token = s.admin_token
+    if not token:
+        raise ApiError(
+            403,
+            "admin_disabled",
+            "admin routes are disabled: set SELFHEAL_ADMIN_TOKEN and send "
+            "'Authorization: Bearer <token>'",
+        )
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    ):
+        raise ApiError(
+            401,
+            "unauthorized",
+            "missing or wrong bearer token; send 'Authorization: Bearer $SELFHEAL_ADMIN_TOKEN'",
+        )
+
+
+def model_or_503() -> Any:
+    service = current_service()
+    model = service.models.current
+    if model is None:
+        raise NoModelError(
+            f"no production model is loaded ({service.models.error or 'none promoted'}); "
+            f"run `{cli('init')}` or `{cli('promote VERSION')}`"
+        )
+    return model
+
+
+def validate_many(model: Any, records: list[Any]) -> list[Validated]:
+    valid: list[Validated] = []
+    problems: list[dict[str, Any]] = []
+    for i, rec in enumerate(records):
+        v, probs = model.schema.validate_record(rec)
+        if v is None:
+            problems.extend({"index": i, **p} for p in probs)
+        else:
+            valid.append(v)
+    if problems:
+        raise ValidationError(
+            f"{len(problems)} invalid field(s) in {len({p['index'] for p in problems})} "
+            f"record(s): "
+            + "; ".join(f"[{p['index']}] {p['message']}" for p in problems[:3])
+            + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""),
+            details=problems,
+        )
+    return valid
+
+
+def instances(data: Any, key: str) -> tuple[list[Any], bool]:
+    service = current_service()
+    s = service.settings
+    if isinstance(data, dict) and key in data:
+        items = data[key]
+        if not isinstance(items, list) or not items:
+            raise ValidationError(
+                f"{key!r} must be a non-empty array",
+                details=[
+                    {
+                        "field": key,
+                        "problem": "wrong_type",
+                        "message": f"{key!r} must be a non-empty array",
+                    }
+                ],
+            )
+        extra = sorted(set(data) - {key})
+        if extra:
+            raise ValidationError(
+                f"unexpected top-level field(s) {extra} next to {key!r}",
+                details=[
+                    {
+                        "field": k,
+                        "problem": "unknown_field",
+                        "message": f"unexpected field {k!r}",
+                    }
+                    for k in extra
+                ],
+            )
+        if len(items) > s.max_instances:
+            raise ApiError(
+                413,
+                "too_many_instances",
+                f"{len(items)} {key} in one request; the limit is "
+                f"{s.max_instances} (SELFHEAL_MAX_INSTANCES)",
+            )
+        return items, True
+    if not isinstance(data, dict):
+        raise ValidationError(
+            "the body must be a JSON object",
+            details=[
+                {
+                    "field": None,
+                    "problem": "not_an_object",
+                    "message": "the body must be a JSON object",
+                }
+            ],
+        )
+    return [data], False
+
+
+_VERSION = re.compile(VERSION_PATTERN)
+
+
+def _short(value: str) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _is_text(value: str) -> bool:
+    """False for a string with an unpaired surrogate ("\\ud800" in JSON): Python keeps it,
+    but SQLite and every file need valid UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+class _BadText(Exception):
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text[:40]
+
+
+def _check_text(value: Any) -> None:
+    """Raise `_BadText` for a string (key or value) that is not valid Unicode: JSON's
+    `\\ud800` escapes decode to a lone surrogate, which no database or file can store."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _BadText(v) from None
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`json.loads` object hook: a dict, or `_DuplicateKey` naming the first repeated key
+    (the standard library keeps the last copy silently)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return out
+
+
+def _short_json(value: Any, limit: int = 80) -> str:
+    """`value` as JSON, cut to `limit` characters for an error message."""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
