@@ -17,7 +17,8 @@ DAYS ?= 30
 .DEFAULT_GOAL := help
 .PHONY: help setup install run start stop restart logs test test-unit test-integration \
 	test-coverage lint format quality pre-commit init bootstrap train retrain promote rollback \
-	models status monitor report demo bench bench-healing generate-predictions inject-drift send-labels \
+	models status monitor report demo bench bench-soak bench-healing generate-predictions \
+	inject-drift send-labels \
 	stats health verify backup prune clear-predictions clean clean-data clean-models \
 	clean-all quick-start quick-test api-docs replay mutation
 
@@ -156,6 +157,9 @@ replay: $(RUNTIME_STAMP) ## replay a labeled CSV through the loop: DATA=f.csv TA
 bench: $(DEV_STAMP) ## HTTP and drift benchmarks (ratios against baselines, same run)
 	$(PY) bench/http_bench.py
 	$(PY) bench/drift_bench.py
+
+bench-soak: $(DEV_STAMP) ## soak: 10 min of load + operator reads + monitor; WAL bound, flat memory
+	$(PY) bench/soak_bench.py $(if $(MINUTES),--minutes $(MINUTES),)
 
 bench-healing: ## replay 8 drifting streams vs frozen and ceiling (own venv with River; ~7 min)
 	$(PYTHON) bench/healing_bench.py --setup-venv

@@ -31,8 +31,9 @@ Usage::
 
 ``--bare`` and ``--selfheal`` take a side spec, repeatable: ``default`` or comma-separated
 ``threads=N`` (waitress threads), ``omp=N`` (OMP_NUM_THREADS) and, for selfheal only,
-``wait=MS`` (SELFHEAL_BATCH_MAX_WAIT_MS). ``switch=MS`` is an experiment: the server starts
-with ``sys.setswitchinterval(MS / 1000)`` (run.py itself unchanged). Defaults: bare
+``wait=MS`` (SELFHEAL_BATCH_MAX_WAIT_MS) and ``sync=full|normal`` (SELFHEAL_SYNC).
+``switch=MS`` is an experiment: the server starts with ``sys.setswitchinterval(MS / 1000)``
+(run.py itself unchanged). Defaults: bare
 ``default`` and ``omp=1``, selfheal ``default``. The machine's other load moves absolute
 figures; compare the ratios, which are measured alternately in the same run.
 """
@@ -381,6 +382,7 @@ class Side:
     omp: int | None = None
     wait_ms: float | None = None
     switch_ms: float | None = None  # experiment: sys.setswitchinterval in the server
+    sync: str | None = None  # selfheal only: SELFHEAL_SYNC (full | normal); None = default
     port: int = 0
     home: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
@@ -395,6 +397,8 @@ class Side:
             parts.append(f"OMP={self.omp}")
         if self.kind == "selfheal":
             parts.append(f"wait={self.wait_ms if self.wait_ms is not None else 0:g}ms")
+            if self.sync is not None:
+                parts.append(f"sync={self.sync}")
         if self.switch_ms is not None:
             parts.append(f"switch={self.switch_ms:g}ms")
         return " ".join(parts)
@@ -417,6 +421,10 @@ def parse_side(kind: str, spec: str, default_threads: int, default_wait: float |
             side.wait_ms = float(value)
         elif key == "switch":
             side.switch_ms = float(value)
+        elif key == "sync" and kind == "selfheal":
+            if value not in ("full", "normal"):
+                raise SystemExit(f"bad {kind} spec {spec!r}: sync must be full or normal")
+            side.sync = value
         else:
             raise SystemExit(f"bad {kind} spec {spec!r}: unknown key {key!r}")
     return side
@@ -446,6 +454,8 @@ def child_env(side: Side) -> dict[str, str]:
         )
         if side.wait_ms is not None:
             env["SELFHEAL_BATCH_MAX_WAIT_MS"] = str(side.wait_ms)
+        if side.sync is not None:
+            env["SELFHEAL_SYNC"] = side.sync
     return env
 
 
@@ -750,7 +760,7 @@ def main(argv: list[str] | None = None) -> int:
         "--selfheal",
         action="append",
         metavar="SPEC",
-        help="selfheal side: 'default' or threads=N,omp=N,wait=MS (repeatable)",
+        help="selfheal side: 'default' or threads=N,omp=N,wait=MS,sync=full|normal (repeatable)",
     )
     ap.add_argument("--seed", type=int, default=7, help="seed of the random records")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 round of 1 s + 3 s")

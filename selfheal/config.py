@@ -18,6 +18,7 @@ from selfheal.errors import ConfigError
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _CLASSIFIERS = ("hgb", "logreg")
+_SYNC_MODES = ("full", "normal")
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,28 @@ SETTINGS: tuple[Setting, ...] = (
         "made by another process.",
         low=0.05,
         high=60,
+    ),
+    # -- storage (docs/architecture.md, "Durability") ----------------------------------------
+    Setting(
+        "sync",
+        "choice",
+        "full",
+        "SQLite synchronous mode of every connection (server, CLI, monitor). full: every "
+        "acknowledged row survives a process crash, an OS crash and a power loss; normal: "
+        "a process crash only (the last commits may roll back after an OS crash or power "
+        "loss), for 10-20% more throughput.",
+        choices=_SYNC_MODES,
+    ),
+    Setting(
+        "wal_max_mib",
+        "float",
+        16.0,
+        "Bound on the SQLite -wal file in MiB: past it the writer runs a TRUNCATE "
+        "checkpoint after its commit (readers never hold a snapshot between queries), and "
+        "SQLite truncates the file back to it after each reset. An idle writer also "
+        "checkpoints after 1 s without work.",
+        low=1,
+        high=4096,
     ),
     Setting(
         "classifier",
@@ -550,6 +573,10 @@ class Settings:
     @property
     def reports_path(self) -> Path:
         return self.home_path / "reports"
+
+    @property
+    def wal_max_bytes(self) -> int:
+        return int(self.values["wal_max_mib"] * 1024 * 1024)
 
     def drift_config(self) -> Any:
         from selfheal.drift import DriftConfig

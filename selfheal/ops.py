@@ -40,7 +40,9 @@ class Home:
                 "you can write to",
                 code="invalid_setting",
             ) from None
-        self.conn: sqlite3.Connection = db.open_db(settings.db_path)
+        self.conn: sqlite3.Connection = db.open_db(
+            settings.db_path, sync=settings.sync, wal_limit=settings.wal_max_bytes
+        )
         self.registry = Registry(settings.registry_path, record_event or self._record_event)
 
     def _record_event(self, event: dict[str, Any]) -> None:

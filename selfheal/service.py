@@ -131,6 +131,14 @@ class Service:
             shadow=lambda: self.models.shadow,
             on_batch=lambda rows, ms: self.metrics.observe_batch(rows, ms / 1000.0),
             clock=clock,
+            sync=settings.sync,
+            wal_max_bytes=settings.wal_max_bytes,
+        )
+        metrics.add_storage_metrics(
+            self.metrics,
+            wal_bytes=lambda: db.wal_size(settings.db_path),
+            wal_high_water=lambda: self.writer.stats.wal_high_water,
+            checkpoints=lambda: self.writer.stats.checkpoints,
         )
         self._watcher = threading.Thread(
             target=self._watch, name="selfheal-model-watcher", daemon=True
@@ -185,11 +193,20 @@ class Service:
 
     # -- database access -------------------------------------------------------------------
     def read_conn(self) -> sqlite3.Connection:
-        """A per-thread read connection (WAL lets reads run beside the writer)."""
+        """A per-thread read connection (WAL lets reads run beside the writer).
+
+        It is in autocommit mode and every read helper fetches its rows at once, so its WAL
+        snapshot lasts only while a statement runs and the writer's checkpoint can reset
+        the log between queries. A transaction left open (an explicit BEGIN on a read
+        path) would hold its snapshot until the thread's next request: it is ended here."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = db.connect(self.settings.db_path)
+            s = self.settings
+            conn = db.connect(s.db_path, sync=s.sync, wal_limit=s.wal_max_bytes)
             self._local.conn = conn
+        elif conn.in_transaction:
+            log.warning("a read connection was left in a transaction; rolled back")
+            conn.rollback()
         return conn
 
     def record_event(self, event: dict[str, Any]) -> None:

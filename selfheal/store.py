@@ -220,7 +220,7 @@ def policy_history(conn: sqlite3.Connection) -> dict[str, Any]:
     for row in conn.execute(
         "SELECT status, stage FROM retrain_runs WHERE status NOT IN ('skipped', 'running')"
         " ORDER BY id DESC LIMIT 32"
-    ):
+    ).fetchall():  # the loop stops early: finish the statement first (see consecutive_drift)
         if row["stage"] == "data":
             continue
         if row["status"] == "promoted":
@@ -457,11 +457,13 @@ def consecutive_drift(conn: sqlite3.Connection, version: str, limit: int = 100) 
     """How many of this version's newest verdict cycles in a row found dataset drift
     (cycles without a verdict, insufficient data or errors, are skipped, not counted)."""
     n = 0
+    # fetchall: the loop may stop early, and an unfinished statement would keep its read
+    # snapshot (and the WAL) pinned for as long as the cursor lives.
     for (drift,) in conn.execute(
         "SELECT dataset_drift FROM drift_reports WHERE model_version = ?"
         " AND status IN ('ok', 'drift') ORDER BY id DESC LIMIT ?",
         (version, limit),
-    ):
+    ).fetchall():
         if not drift:
             break
         n += 1

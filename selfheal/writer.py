@@ -11,6 +11,16 @@ Request threads hand it work and wait:
 Batches form from whatever queued up while the previous batch was being scored and committed
 (group commit), so no fixed wait is needed; `batch_max_wait_ms` can add one. A queue bounded by
 `max_queue` turns overload into a 503 instead of unbounded memory.
+
+The thread also keeps the WAL bounded. SQLite's own checkpoint after a commit (PASSIVE) copies
+frames into the database but resets the log only when no reader is using it at that instant;
+under steady reads beside steady writes that moment may never come, and the -wal file grows
+without end. So after a commit that leaves the file above `wal_max_bytes`, and after
+`IDLE_CHECKPOINT_SECONDS` without work, the writer runs `wal_checkpoint(TRUNCATE)`, which waits
+(at most `CHECKPOINT_WAIT_MS`) for the statements running now and leaves an empty log. Read
+connections hold a snapshot only while a statement runs (docs/architecture.md), so that wait
+is short; when it is not (a busy result), the next try comes after another quarter of the
+bound was written. Results are counted in `WriterStats.checkpoints` for `/metrics`.
 """
 
 from __future__ import annotations
@@ -38,6 +48,10 @@ from selfheal.schema import Validated
 
 log = logging.getLogger("selfheal.writer")
 MAX_ROWS_PER_BATCH = 4096
+IDLE_CHECKPOINT_SECONDS = 1.0  # no work for this long after a commit: a quiet moment
+CHECKPOINT_WAIT_MS = 500  # longest a checkpoint waits for readers (theirs take milliseconds)
+CHECKPOINT_REASONS = ("bound", "idle")
+CHECKPOINT_RESULTS = ("ok", "busy", "error")
 
 
 @dataclass(eq=False)  # jobs are compared by identity (queue membership, removal)
@@ -69,6 +83,13 @@ class WriterStats:
     last_batch_rows: int = 0
     last_commit_ms: float = 0.0
     last_error: str | None = None
+    # (reason, result) -> count; every key exists from the start, so a reader on another
+    # thread (the /metrics scrape) can copy the dict while the writer updates it.
+    checkpoints: dict[tuple[str, str], int] = field(
+        default_factory=lambda: {(r, o): 0 for r in CHECKPOINT_REASONS for o in CHECKPOINT_RESULTS}
+    )
+    last_checkpoint_ms: float = 0.0
+    wal_high_water: int = 0  # largest -wal file size seen after a commit, bytes
 
 
 class Writer(threading.Thread):
@@ -81,13 +102,25 @@ class Writer(threading.Thread):
         shadow: Callable[[], LoadedModel | None] | None = None,
         on_batch: Callable[[int, float], None] | None = None,
         clock: Callable[[], datetime] | None = None,
+        sync: str = "full",
+        wal_max_bytes: int = db.DEFAULT_WAL_LIMIT,
+        idle_checkpoint_seconds: float = IDLE_CHECKPOINT_SECONDS,
     ) -> None:
         """`clock` gives the time stamped on predictions (default: the wall clock); a
-        replay injects its own, as `monitor.run_once(now=...)` does for cycles."""
+        replay injects its own, as `monitor.run_once(now=...)` does for cycles. `sync` is
+        `SELFHEAL_SYNC`; `wal_max_bytes` is `SELFHEAL_WAL_MAX_MIB` in bytes."""
         super().__init__(name="selfheal-writer", daemon=True)
         self.db_path = db_path
         self.max_queue = max_queue
         self.max_wait = max_wait_ms / 1000.0
+        self.sync = sync
+        self.wal_max_bytes = wal_max_bytes
+        self.idle_checkpoint_seconds = idle_checkpoint_seconds
+        self._dirty = False  # a commit since the last complete checkpoint
+        # After a busy bound checkpoint, the next waits until the file grew by another quarter
+        # of the bound: a reader that keeps the log busy costs the writer one wait per
+        # quarter bound written, never one per commit.
+        self._retry_above = 0
         self._shadow = shadow
         self._on_batch = on_batch
         self._clock = clock
@@ -183,32 +216,83 @@ class Writer(threading.Thread):
         # up a team per tree of a gradient-boosting model cost more than the trees
         # (docs/performance.md). Retraining in its own thread keeps every core.
         threadpool_limits(limits=1, user_api="openmp")
-        self._conn = db.connect(self.db_path)
+        self._conn = db.connect(self.db_path, sync=self.sync, wal_limit=self.wal_max_bytes)
         try:
             while True:
+                quiet = False
+                jobs: list[_Job] = []
                 with self._cv:
                     while not self._queue and not self._stopping:
-                        self._cv.wait()
-                    if not self._queue and self._stopping:
-                        return
-                    if self.max_wait > 0 and not self._stopping:
-                        deadline = time.monotonic() + self.max_wait
-                        while self._queued_rows < MAX_ROWS_PER_BATCH:
-                            left = deadline - time.monotonic()
-                            if left <= 0:
-                                break
-                            self._cv.wait(left)
-                    jobs: list[_Job] = []
-                    rows = 0
-                    while self._queue and rows < MAX_ROWS_PER_BATCH:
-                        job = self._queue.popleft()
-                        n = len(job.records) if isinstance(job, PredictJob) else 1
-                        rows += n
-                        jobs.append(job)
-                    self._queued_rows -= rows
-                self._process(jobs)
+                        if not self._dirty:
+                            self._cv.wait()
+                        elif not self._cv.wait(self.idle_checkpoint_seconds):
+                            quiet = not self._queue and not self._stopping
+                            break
+                    if not quiet:
+                        if not self._queue and self._stopping:
+                            return
+                        jobs = self._take()
+                if quiet:
+                    self._checkpoint("idle")
+                else:
+                    self._process(jobs)
         finally:
             self._conn.close()
+
+    def _take(self) -> list[_Job]:
+        """Pop the next batch (under `_cv`), after the optional wait for it to fill."""
+        if self.max_wait > 0 and not self._stopping:
+            deadline = time.monotonic() + self.max_wait
+            while self._queued_rows < MAX_ROWS_PER_BATCH:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cv.wait(left)
+        jobs: list[_Job] = []
+        rows = 0
+        while self._queue and rows < MAX_ROWS_PER_BATCH:
+            job = self._queue.popleft()
+            n = len(job.records) if isinstance(job, PredictJob) else 1
+            rows += n
+            jobs.append(job)
+        self._queued_rows -= rows
+        return jobs
+
+    # -- the WAL bound ---------------------------------------------------------------------
+    def _after_commit(self) -> None:
+        """After a commit: note the WAL size, and checkpoint when it passed the bound."""
+        self._dirty = True
+        size = db.wal_size(self.db_path)
+        if size > self.stats.wal_high_water:
+            self.stats.wal_high_water = size
+        if size > max(self.wal_max_bytes, self._retry_above):
+            if self._checkpoint("bound") != "ok":
+                self._retry_above = size + self.wal_max_bytes // 4
+
+    def _checkpoint(self, reason: str) -> str:
+        """TRUNCATE checkpoint on the writer's connection (outside any transaction); a
+        failure is counted and logged, never raised: the writer keeps serving."""
+        assert self._conn is not None
+        try:
+            cp = db.checkpoint(self._conn, "TRUNCATE", wait_ms=CHECKPOINT_WAIT_MS)
+        except sqlite3.Error as exc:
+            result = "error"
+            log.warning("%s checkpoint failed: %s", reason, exc)
+        else:
+            result = "busy" if cp.busy else "ok"
+            self.stats.last_checkpoint_ms = cp.seconds * 1000.0
+            if cp.busy:
+                log.warning(
+                    "%s checkpoint busy: a reader held the log for %.0f ms (%d frames)",
+                    reason,
+                    cp.seconds * 1000.0,
+                    cp.log_frames,
+                )
+        self.stats.checkpoints[(reason, result)] += 1
+        if result == "ok":
+            self._dirty = False
+            self._retry_above = 0
+        return result
 
     def _score(self, jobs: list[PredictJob]) -> list[tuple[Any, ...]]:
         """Score jobs grouped by model (one predict_proba per model) and build rows."""
@@ -372,3 +456,5 @@ class Writer(threading.Thread):
                 self._on_batch(*committed)
             except Exception:
                 log.exception("batch observer failed")
+        if committed is not None:
+            self._after_commit()
