@@ -21,7 +21,7 @@ import textwrap
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from selfheal.config import Settings
 from selfheal.errors import (
@@ -34,6 +34,9 @@ from selfheal.errors import (
     ValidationError,
     command_name,
 )
+
+if TYPE_CHECKING:  # imported where used: `selfheal env` and `--help` stay light
+    from selfheal.home import Home
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130
@@ -264,7 +267,7 @@ def _print_models(
     rows: list[dict[str, Any]], live: dict[str, dict[str, Any]] | None = None, n_live: int = 0
 ) -> None:
     """The version table: each version's own holdout metrics and, when labels exist, its
-    F1 and AUC on the same newest labeled rows (`ops.compare_live`), side by side."""
+    F1 and AUC on the same newest labeled rows (`home.compare_live`), side by side."""
     if not rows:
         print(f"no versions yet; run `{command_name()} init`")
         return
@@ -340,10 +343,11 @@ def _print_cycle(summary: dict[str, Any]) -> None:
         print(f"  report: {summary['report_path']}")
 
 
-def _home(settings: Settings, *, existing: bool = False) -> Any:
-    """The state root. `existing=True` for commands that only read: a missing home (after
-    `make clean-all`, or a mistyped SELFHEAL_HOME) is an error, never created empty."""
-    from selfheal import ops
+def _home(settings: Settings, *, existing: bool = False) -> Home:
+    """The state root, to use in a `with` block. `existing=True` for commands that only
+    read: a missing home (after `make clean-all`, or a mistyped SELFHEAL_HOME) is an error,
+    never created empty."""
+    from selfheal.home import Home
 
     if existing and not settings.db_path.exists():
         raise NotFoundError(
@@ -352,15 +356,14 @@ def _home(settings: Settings, *, existing: bool = False) -> Any:
             "right folder",
             code="no_home",
         )
-    return ops.Home(settings)
+    return Home(settings)
 
 
 def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
-    from selfheal import ops
+    from selfheal.home import bootstrap
 
-    home = _home(settings)
-    try:
-        version = ops.bootstrap(home)
+    with _home(settings) as home:
+        version = bootstrap(home)
         if version:
             m = home.registry.meta(version)["metrics"]
             print(
@@ -369,21 +372,18 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
             )
         else:
             print(f"already initialised: {home.registry.production()} is in production")
-    finally:
-        home.close()
     return EXIT_OK
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    from selfheal import ops
+    from selfheal.home import train_version
 
     if args.rows is not None and args.rows < 1:
         raise ValidationError(f"--rows must be at least 1, got {args.rows}")
     if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
         raise ValidationError(f"--seed must be an integer from 0 to {MAX_SEED}, got {args.seed}")
-    home = _home(settings)
-    try:
-        trained = ops.train_version(
+    with _home(settings) as home:
+        trained = train_version(
             home,
             data=args.data,
             target=args.target,
@@ -423,29 +423,23 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             )
         )
         print("\n".join(features))
-    finally:
-        home.close()
     return EXIT_OK
 
 
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
-    home = _home(settings, existing=True)
-    try:
-        from selfheal.ops import compare_live
+    from selfheal.home import compare_live
 
+    with _home(settings, existing=True) as home:
         rows = home.registry.list(verify=True)
         n, live = compare_live(home, [r["version"] for r in rows if r.get("status") != "corrupt"])
         _print_models(rows, live, n)
-    finally:
-        home.close()
     return EXIT_OK
 
 
 def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
-    home = _home(settings)
-    try:
-        from selfheal.ops import check_feature_change, version_names
+    from selfheal.home import check_feature_change, version_names
 
+    with _home(settings) as home:
         warning = check_feature_change(
             home.registry,
             version_names(home.registry, args.version),
@@ -457,13 +451,11 @@ def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
         ptr = home.registry.promote(args.version, reason=args.reason, actor="cli", force=args.force)
         print(f"promoted {ptr['version']} (previous: {ptr['previous'] or 'none'})")
         _say_probation_ended(home, "promoted")
-    finally:
-        home.close()
     return EXIT_OK
 
 
-def _say_probation_ended(home: Any, event: str) -> None:
-    from selfheal.ops import end_probation_by_hand
+def _say_probation_ended(home: Home, event: str) -> None:
+    from selfheal.home import end_probation_by_hand
 
     ended = end_probation_by_hand(home.registry, home.write, home.conn, event=event, actor="cli")
     if ended is not None:
@@ -471,19 +463,15 @@ def _say_probation_ended(home: Any, event: str) -> None:
 
 
 def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
-    home = _home(settings)
-    try:
+    with _home(settings) as home:
         ptr = home.registry.rollback(to=args.to, reason=args.reason, actor="cli")
         print(f"rolled back from {ptr['previous']} to {ptr['version']}")
         _say_probation_ended(home, "rolled_back")
-    finally:
-        home.close()
     return EXIT_OK
 
 
 def cmd_retrain(args: argparse.Namespace, settings: Settings) -> int:
-    home = _home(settings)
-    try:
+    with _home(settings) as home:
         _need_production(home, "retrain from")
         healer, _ = home.loop()
         decision, _run = healer.request("manual", {"reason": args.reason}, actor="cli")
@@ -494,11 +482,9 @@ def cmd_retrain(args: argparse.Namespace, settings: Settings) -> int:
             )
         _print_outcome(healer.last_outcome)
         return outcome_exit_code(healer.last_outcome)
-    finally:
-        home.close()
 
 
-def _need_production(home: Any, what: str) -> None:
+def _need_production(home: Home, what: str) -> None:
     """A cycle without a production model fails; say so before running one."""
     if home.registry.production() is None:
         raise NoModelError(
@@ -509,8 +495,7 @@ def _need_production(home: Any, what: str) -> None:
 
 
 def cmd_monitor(args: argparse.Namespace, settings: Settings) -> int:
-    home = _home(settings)
-    try:
+    with _home(settings) as home:
         _need_production(home, "monitor")
         healer, monitor = home.loop()  # a retrain runs inside the cycle, in this process
         summary = monitor.run_once()
@@ -536,8 +521,6 @@ def cmd_monitor(args: argparse.Namespace, settings: Settings) -> int:
         if outcome is not None and outcome.status not in ("promoted", "rejected"):
             return EXIT_FAILED
         return EXIT_OK
-    finally:
-        home.close()
 
 
 def cmd_shadow(args: argparse.Namespace, settings: Settings) -> int:
@@ -546,8 +529,7 @@ def cmd_shadow(args: argparse.Namespace, settings: Settings) -> int:
     from selfheal import store
     from selfheal.errors import RegistryError
 
-    home = _home(settings)
-    try:
+    with _home(settings) as home:
         probation = store.active_probation(home.conn)
         if probation is not None:
             raise RegistryError(
@@ -562,15 +544,12 @@ def cmd_shadow(args: argparse.Namespace, settings: Settings) -> int:
             if args.stop
             else f"{args.version} is scored in shadow on live traffic (role 'shadow')"
         )
-    finally:
-        home.close()
     return EXIT_OK
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     """A monitor cycle records its report; this runs one without triggering retrains."""
-    home = _home(settings.replace(auto_retrain=False))
-    try:
+    with _home(settings.replace(auto_retrain=False)) as home:
         _need_production(home, "report on")
         _, monitor = home.loop()
         summary = monitor.run_once()
@@ -584,8 +563,6 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
             )
         print(f"wrote {summary['report_path']}")
         print(f"and   {settings.reports_path / 'drift' / 'latest.html'}")
-    finally:
-        home.close()
     return EXIT_OK
 
 
@@ -758,8 +735,7 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
 
     if not math.isfinite(args.days) or args.days < 0:
         raise ValidationError(f"--days must be a number >= 0, got {args.days}")
-    home = _home(settings)
-    try:
+    with _home(settings) as home:
         try:
             cutoff = iso(utcnow() - timedelta(days=args.days))
         except OverflowError:  # further back than year 1: keep everything
@@ -769,8 +745,6 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
             f"pruned rows older than {cutoff}: {pruned['predictions']} predictions, "
             f"{pruned['labels']} labels, {pruned['drift_reports']} monitor cycles"
         )
-    finally:
-        home.close()
     return EXIT_OK
 
 
@@ -798,13 +772,10 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    from selfheal import ops
+    from selfheal.home import status
 
-    home = _home(settings, existing=True)
-    try:
-        info = ops.status(home)
-    finally:
-        home.close()
+    with _home(settings, existing=True) as home:
+        info = status(home)
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return EXIT_OK

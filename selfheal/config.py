@@ -8,13 +8,19 @@ The environment wins over `.env`, which is read with the standard library only.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from selfheal.errors import ConfigError
+
+if TYPE_CHECKING:  # imported inside the methods at run time: settings load without numpy
+    from selfheal.drift import DriftConfig
+    from selfheal.gates import GateConfig
+    from selfheal.policy import PolicyConfig
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _CLASSIFIERS = ("hgb", "logreg")
@@ -424,6 +430,7 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 _BY_ENV = {s.env: s for s in SETTINGS}
+_BY_NAME = {s.name: s for s in SETTINGS}
 
 
 def _parse(setting: Setting, raw: str) -> Any:
@@ -503,17 +510,81 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-@dataclass(frozen=True)
+# The Python type of each setting kind: the field types of `Settings` (checked by a test).
+KIND_TYPES: dict[str, type] = {
+    "str": str,
+    "path": str,
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "choice": str,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
-    """Validated settings. Build with `Settings.load()`; tests pass overrides."""
+    """Validated settings. Build with `Settings.load()`; tests pass overrides.
 
-    values: Mapping[str, Any] = field(default_factory=dict)
+    One typed field per declaration in `SETTINGS`, in the same order, so that mypy checks
+    every setting name and type. The declarations stay the single source of defaults, ranges
+    and help (`load` fills the fields from them); tests/test_config.py fails when the fields
+    and the declarations differ. Secrets are left out of the repr.
+    """
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.values[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    home: str
+    host: str
+    port: int
+    threads: int
+    log_level: str
+    admin_token: str = field(repr=False)
+    max_instances: int
+    max_body_bytes: int
+    batch_max_wait_ms: float
+    max_queue: int
+    model_poll_seconds: float
+    sync: str
+    wal_max_mib: float
+    classifier: str
+    seed: int
+    monitor_enabled: bool
+    monitor_interval: float
+    monitor_window: int
+    monitor_window_minutes: float
+    drift_alpha: float
+    drift_min_window: int
+    drift_wasserstein: float
+    drift_js: float
+    drift_psi: float
+    drift_missing: float
+    drift_share: float
+    drift_consecutive: int
+    f1_drop: float
+    min_labels: int
+    auto_retrain: bool
+    cooldown_seconds: float
+    retention_days: float
+    retrain_half_life_rows: float
+    retrain_max_rows: int
+    retrain_min_new_labels: int
+    retrain_recent_rows: int
+    holdout_fraction: float
+    holdout_max_rows: int
+    probation_labels: int
+    probation_max_hours: float
+    probation_max_f1_drop: float
+    gate_min_rows: int
+    gate_min_class_share: float
+    gate_min_f1_gain: float
+    gate_bootstrap_n: int
+    gate_bootstrap_confidence: float
+    gate_max_brier_increase: float
+    gate_max_slice_f1_drop: float
+    gate_min_slice_rows: int
+    gate_max_positive_rate_gap: float
+    gate_max_latency_ratio: float
+    gate_floor_auc: float
+    gate_floor_f1: float
+    bootstrap_rows: int
 
     @classmethod
     def load(
@@ -550,17 +621,17 @@ class Settings:
                 values[s.name] = s.default
         if overrides:
             raise ConfigError(f"unknown setting override(s): {', '.join(sorted(overrides))}")
-        return cls(values)
+        return cls(**values)
 
     def replace(self, **changes: Any) -> Settings:
-        unknown = set(changes) - set(self.values)
+        unknown = set(changes) - _BY_NAME.keys()
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        return Settings({**self.values, **changes})
+        return dataclasses.replace(self, **changes)
 
     @property
     def home_path(self) -> Path:
-        return Path(self.values["home"]).expanduser()
+        return Path(self.home).expanduser()
 
     @property
     def db_path(self) -> Path:
@@ -576,9 +647,9 @@ class Settings:
 
     @property
     def wal_max_bytes(self) -> int:
-        return int(self.values["wal_max_mib"] * 1024 * 1024)
+        return int(self.wal_max_mib * 1024 * 1024)
 
-    def drift_config(self) -> Any:
+    def drift_config(self) -> DriftConfig:
         from selfheal.drift import DriftConfig
 
         return DriftConfig(
@@ -591,7 +662,7 @@ class Settings:
             dataset_drift_share=self.drift_share,
         )
 
-    def policy_config(self) -> Any:
+    def policy_config(self) -> PolicyConfig:
         from selfheal.policy import PolicyConfig
 
         return PolicyConfig(
@@ -603,34 +674,29 @@ class Settings:
             window=self.monitor_window,
         )
 
-    def gate_config(self) -> Any:
+    def gate_config(self) -> GateConfig:
         from selfheal.gates import GateConfig
 
         return GateConfig(
-            **{
-                f: self.values["gate_" + f]
-                for f in (
-                    "min_rows",
-                    "min_class_share",
-                    "min_f1_gain",
-                    "bootstrap_n",
-                    "bootstrap_confidence",
-                    "max_brier_increase",
-                    "max_slice_f1_drop",
-                    "min_slice_rows",
-                    "max_positive_rate_gap",
-                    "max_latency_ratio",
-                    "floor_auc",
-                    "floor_f1",
-                )
-            },
+            min_rows=self.gate_min_rows,
+            min_class_share=self.gate_min_class_share,
+            min_f1_gain=self.gate_min_f1_gain,
+            bootstrap_n=self.gate_bootstrap_n,
+            bootstrap_confidence=self.gate_bootstrap_confidence,
+            max_brier_increase=self.gate_max_brier_increase,
+            max_slice_f1_drop=self.gate_max_slice_f1_drop,
+            min_slice_rows=self.gate_min_slice_rows,
+            max_positive_rate_gap=self.gate_max_positive_rate_gap,
+            max_latency_ratio=self.gate_max_latency_ratio,
+            floor_auc=self.gate_floor_auc,
+            floor_f1=self.gate_floor_f1,
             seed=self.seed,
         )
 
     def public(self) -> dict[str, Any]:
         """Settings safe to show: secrets are reduced to whether they are set."""
         return {
-            s.env: (bool(self.values[s.name]) if s.secret else self.values[s.name])
+            s.env: (bool(getattr(self, s.name)) if s.secret else getattr(self, s.name))
             for s in SETTINGS
         }
 

@@ -36,6 +36,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from selfheal import stats
+from selfheal.validation import check_fields, constraint
 
 __all__ = [
     "SCORE_NAME",
@@ -394,30 +395,27 @@ class DriftConfig:
         Minimal Cohen's h between the reference's and the window's share of missing values
         of a feature (default 0.3, between Cohen's "small" 0.2 and "medium" 0.5: 0% -> 2.3%,
         5% -> 14%, 20% -> 34%, 50% -> 65%).
+
+    Notes
+    -----
+    The allowed values are declared on the fields and checked on construction
+    (:func:`selfheal.validation.check_fields`): ``alpha`` in (0, 1), the four thresholds
+    finite and >= 0, ``min_window`` an integer >= 1, ``dataset_drift_share`` in (0, 1] and
+    ``ks_exact_max`` an integer >= 0. A violation raises :class:`ValueError` naming the field.
     """
 
-    alpha: float = 0.05
-    wasserstein_threshold: float = 0.1
-    js_threshold: float = 0.1
-    psi_threshold: float = 0.2
-    min_window: int = 200
-    dataset_drift_share: float = 0.5
-    ks_exact_max: int = 1000
-    missing_threshold: float = 0.3
+    alpha: float = constraint(0.05, "number", low=0.0, high=1.0, low_open=True, high_open=True)
+    wasserstein_threshold: float = constraint(0.1, "number", low=0.0)
+    js_threshold: float = constraint(0.1, "number", low=0.0)
+    psi_threshold: float = constraint(0.2, "number", low=0.0)
+    min_window: int = constraint(200, "int", low=1)
+    dataset_drift_share: float = constraint(0.5, "number", low=0.0, high=1.0, low_open=True)
+    ks_exact_max: int = constraint(1000, "int", low=0)
+    missing_threshold: float = constraint(0.3, "number", low=0.0)
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.alpha < 1.0:
-            raise ValueError(f"DriftConfig: argument 'alpha' must be in (0, 1), got {self.alpha}")
-        for name in ("wasserstein_threshold", "js_threshold", "psi_threshold", "missing_threshold"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-                raise ValueError(f"DriftConfig: argument {name!r} must be finite and >= 0")
-        if self.min_window < 1:
-            raise ValueError("DriftConfig: argument 'min_window' must be >= 1")
-        if not 0.0 < self.dataset_drift_share <= 1.0:
-            raise ValueError("DriftConfig: argument 'dataset_drift_share' must be in (0, 1]")
-        if self.ks_exact_max < 0:
-            raise ValueError("DriftConfig: argument 'ks_exact_max' must be >= 0")
+        # e.g. "DriftConfig: argument 'alpha' must be in (0, 1), got 0"
+        check_fields(self)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -12,7 +12,6 @@ evidence, data cutoff, stage, candidates, outcome and error; every gate verdict 
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import sqlite3
@@ -21,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import numpy as np
@@ -32,17 +31,16 @@ from selfheal import store
 from selfheal.config import Settings
 from selfheal.db import iso, utcnow
 from selfheal.errors import DataError, NoModelError, SelfhealError, UnavailableError, cli
+from selfheal.frames import matching_rows, rows_to_frame
 from selfheal.gates import (
     GateResult,
-    consistency_gate,
     data_quality_gate,
-    stability_gate,
-    statistical_gate,
     summarize,
 )
-from selfheal.performance import labeled_metrics
+from selfheal.judging import Judgement, evaluate, rejection_reason
+from selfheal.probation import Probation
 from selfheal.registry import LoadedModel, Registry
-from selfheal.retrain import MIN_LIVE_HOLDOUT, Plan, Window, change_point, plan
+from selfheal.retrain import Plan, Window, change_point, plan
 from selfheal.schema import FeatureSchema, infer_schema
 from selfheal.training import TrainResult, holdout_metrics, refit, train
 
@@ -109,39 +107,20 @@ class TrainingSet:
         return out
 
 
-def parse_time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
-
-
-def rows_to_frame(rows: list[sqlite3.Row], schema: FeatureSchema) -> pd.DataFrame:
-    """Logged feature JSON -> a frame in schema order (see `matching_rows`)."""
-    records = [json.loads(r["features"]) for r in rows]
-    frame = pd.DataFrame.from_records(records, columns=schema.names)
-    for name in schema.categorical:
-        frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
-    return frame
-
-
-def rejection_reason(trigger: str, verdict: dict[str, Any]) -> str:
-    """The audit sentence of a rejection, cause first: the failing gates with their
-    reasons, then the names of the gates that passed (their full text is in
-    `gate_results`), e.g. "drift: rejected by statistical: F1 gain -0.006 < 0.01 ...;
-    passed: data_quality, stability, consistency"."""
-    failed = set(verdict["failed"])
-    causes = [line for line in verdict["reasons"] if line.split(":", 1)[0] in failed]
-    passed = [r["name"] for r in verdict["results"] if r["name"] not in failed]
-    text = f"{trigger}: rejected by " + "; ".join(causes)
-    return text + (f"; passed: {', '.join(passed)}" if passed else "")
-
-
-def matching_rows(rows: list[sqlite3.Row], schema: FeatureSchema) -> list[sqlite3.Row]:
-    """The rows logged with exactly this schema's features. Rows of another schema (logged
-    before a model with other columns was promoted) must be left out, never NaN-filled."""
-    names = set(schema.names)
-    return [r for r in rows if set(json.loads(r["features"])) == names]
-
-
 class Healer:
+    """Owns retraining: one run at a time per registry (a thread lock in this process and an
+    flock on `registry/.retrain.lock` across processes), the training set and candidate
+    windows of a run, judging through the four gates (`selfheal.judging`) and acting on the
+    verdict: register and promote (starting a probation, `selfheal.probation`) or reject.
+
+    Called by the monitor thread (`request(..., background=True)` runs the retrain in its
+    own `selfheal-retrain` thread, so serving never waits), by the CLI (`retrain`,
+    `train --challenge`) in the foreground, and by the monitor each cycle for the probation
+    (`check_probation`). Every run is a `retrain_runs` row; errors inside a run mark it
+    `failed` and are returned as an `Outcome`, never raised, except that `request` raises
+    what prevents the run from starting (e.g. the writer refusing the `retrain_runs` row).
+    """
+
     def __init__(
         self,
         settings: Settings,
@@ -163,6 +142,9 @@ class Healer:
         self._thread: threading.Thread | None = None
         self.last_outcome: Outcome | None = None
         self._started = time.monotonic()
+        self.probation = Probation(
+            settings, registry, read_conn=read_conn, write=write, on_swap=self.on_swap
+        )
 
     # -- single flight ---------------------------------------------------------------------
     @property
@@ -612,64 +594,54 @@ class Healer:
         judged. `recipe` (windows, holdout, winner) goes to meta.json and `retrain_runs`.
         `recall` names an earlier version judged as it is: it is promoted again when the
         gates pass, and nothing new is registered either way."""
-        cfg = self.settings.gate_config()
-        if holdout_from is not None:
-            # An outside challenger: judge it on the newest labeled live rows.
-            if holdout_from.holdout_index is None:
-                raise DataError(
-                    f"need at least {MIN_LIVE_HOLDOUT} labeled live rows to judge a "
-                    "challenger; send labels first (make send-labels)"
-                )
-            hold = holdout_from.frame.iloc[holdout_from.holdout_index].reset_index(drop=True)
-            y_h = holdout_from.y[holdout_from.holdout_index]
-            chall_p = np.asarray(
-                result.pipeline.predict_proba(schema.frame_to_matrix(hold))[:, 1], dtype=np.float64
-            )
-            if dq is None:
-                dq = data_quality_gate(
-                    result.reference[schema.names],
-                    result.reference[schema.target].to_numpy(),
-                    config=cfg,
-                )
-        else:
-            idx = result.holdout_index
-            hold = ts.frame.iloc[idx].reset_index(drop=True)
-            y_h = ts.y[idx]
-            chall_p = result.reference_scores
-        champ_p = champion.predict_proba(champion.schema.frame_to_matrix(hold))
-        stat = statistical_gate(
-            y_h,
-            chall_p,
-            champ_p,
-            threshold=result.threshold,
-            champion_threshold=champion.threshold,
-            config=cfg,
+        judgement = evaluate(
+            result,
+            schema,
+            ts,
+            champion,
+            config=self.settings.gate_config(),
+            read_conn=self.read_conn,
+            trigger=trigger,
+            now=now,
+            dq=dq,
+            holdout_from=holdout_from,
         )
-        stab = stability_gate(
-            hold,
-            y_h,
-            chall_p,
-            champ_p,
-            numeric=schema.numeric,
-            categorical=schema.categorical,
-            threshold=result.threshold,
-            champion_threshold=champion.threshold,
-            config=cfg,
+        return self._act(
+            run_id,
+            judgement,
+            result,
+            schema,
+            ts,
+            champion,
+            trigger=trigger,
+            actor=actor,
+            now=now,
+            finalize=finalize,
+            recipe=recipe,
+            recall=recall,
         )
-        cons = self._consistency(result, schema, champion, ts, chall_p, now)
-        assert dq is not None
-        gates = [dq, stat, stab, cons]
-        verdict = summarize(gates)
-        gate_dicts = [g.to_dict() for g in gates]
-        if verdict["passed"]:
-            reason = (
-                f"{trigger}: all gates passed; holdout F1 {stat.values['challenger_f1']:.3f}"
-                f" vs champion {champion.version} {stat.values['champion_f1']:.3f}"
-            )
-            status = "candidate"
-        else:
-            reason = rejection_reason(trigger, verdict)
-            status = "rejected"
+
+    def _act(
+        self,
+        run_id: int,
+        judgement: Judgement,
+        result: TrainResult,
+        schema: FeatureSchema,
+        ts: TrainingSet,
+        champion: LoadedModel,
+        *,
+        trigger: str,
+        actor: str,
+        now: datetime,
+        finalize: Callable[[], TrainResult] | None,
+        recipe: dict[str, Any] | None,
+        recall: str | None,
+    ) -> Outcome:
+        """Register the challenger (or recall `recall`), then promote it and start its
+        probation, or record the rejection."""
+        gates, reason = judgement.gates, judgement.reason
+        status = "candidate" if judgement.passed else "rejected"
+        gate_dicts = judgement.gate_dicts()
         if status == "candidate" and finalize is not None:
             result = finalize()
         if self.stopping.is_set():  # never change the registry while the process stops
@@ -698,6 +670,21 @@ class Healer:
             )
         if status == "rejected":
             return self._reject(run_id, version, gates, trigger, actor, now, recipe=recipe)
+        return self._promote(run_id, version, reason, gate_dicts, champion, actor, now, recipe)
+
+    def _promote(
+        self,
+        run_id: int,
+        version: str,
+        reason: str,
+        gate_dicts: list[dict[str, Any]],
+        champion: LoadedModel,
+        actor: str,
+        now: datetime,
+        recipe: dict[str, Any] | None,
+    ) -> Outcome:
+        """Promote `version`, record the run and start its probation with the champion in
+        shadow, and swap the serving model."""
         self.registry.promote(
             version, reason=reason, actor=actor, details={"run_id": run_id, "gates": gate_dicts}
         )
@@ -768,189 +755,10 @@ class Healer:
             run_id=run_id, status="rejected", version=version, reason=reason, gates=gate_dicts
         )
 
-    def _consistency(
-        self,
-        result: TrainResult,
-        schema: FeatureSchema,
-        champion: LoadedModel,
-        ts: TrainingSet,
-        holdout_p: np.ndarray,
-        now: datetime,
-    ) -> GateResult:
-        """Consistency on the latest live rows (or the holdout when there is no traffic):
-        those logged since the holdout began, when there are 200 of them, so the positive
-        rate is compared with the label rate of the same stretch of time."""
-        rows = store.recent_predictions(self.read_conn(), limit=1000, until=iso(now))
-        rows = matching_rows(rows, schema)
-        hold = ts.holdout_index
-        if hold is not None and ts.n_live:
-            start = int(ts.live_seq[hold[0] - ts.n_reference])
-            present = [r for r in rows if int(r["seq"]) >= start]
-            if len(present) >= 200:
-                rows = present
-        if rows:
-            live = rows_to_frame(rows, schema)
-            X_new = schema.frame_to_matrix(live)
-            X_old = champion.schema.frame_to_matrix(live)
-        else:
-            live = None
-        if live is None:
-            chall_live = holdout_p
-            champ_live = None
-            chall_spr = champ_spr = None
-        else:
-            (chall_spr, chall_live), (champ_spr, champ_live) = _time_per_row(
-                (result.pipeline, X_new), (champion.pipeline, X_old)
-            )
-        return consistency_gate(
-            chall_live,
-            observed_label_rate=ts.label_rate,
-            challenger_seconds_per_row=chall_spr or 0.0,
-            champion_seconds_per_row=champ_spr,
-            champion_live_proba=champ_live,
-            threshold=result.threshold,
-            champion_threshold=champion.threshold,
-            config=self.settings.gate_config(),
-        )
-
     # -- probation ---------------------------------------------------------------------
     def check_probation(self, now: datetime | None = None) -> dict[str, Any] | None:
-        """Compare the promoted model with its predecessor on the same labeled traffic;
-        roll back automatically when it trails by more than the allowed F1 drop."""
-        now = now or utcnow()
-        conn = self.read_conn()
-        prob = store.active_probation(conn)
-        if prob is None:
-            return None
-        production = self.registry.production()
-        if production != prob["version"]:
-            # Production moved by hand: the probation no longer describes what serves.
-            self.write(
-                lambda c: store.end_probation(
-                    c,
-                    prob["id"],
-                    status="ended",
-                    now=iso(now),
-                    result={"reason": f"production changed to {production}"},
-                )
-            )
-            self._stop_shadow(prob)
-            return {"status": "ended", "version": prob["version"]}
-        age = (now - parse_time(prob["started_at"])).total_seconds() / 3600
-        if age > self.settings.probation_max_hours:
-            n = len(
-                store.probation_pairs(
-                    conn,
-                    version=prob["version"],
-                    shadow_version=prob["previous_version"],
-                    after_seq=prob["start_seq"],
-                    limit=prob["labels_needed"],
-                )
-            )
-            expired = {
-                "reason": f"expired after {age:.1f} h with {n} of "
-                f"{prob['labels_needed']} labeled predictions"
-            }
-            self.write(
-                lambda c: store.end_probation(
-                    c, prob["id"], status="ended", result=expired, now=iso(now)
-                )
-            )
-            self._stop_shadow(prob)
-            log.warning("probation of %s %s", prob["version"], expired["reason"])
-            return {"status": "ended", "version": prob["version"], **expired}
-        pairs = store.probation_pairs(
-            conn,
-            version=prob["version"],
-            shadow_version=prob["previous_version"],
-            after_seq=prob["start_seq"],
-            limit=prob["labels_needed"],
-        )
-        state = {
-            "status": "active",
-            "version": prob["version"],
-            "previous_version": prob["previous_version"],
-            "labels": len(pairs),
-            "labels_needed": prob["labels_needed"],
-        }
-        if len(pairs) < prob["labels_needed"]:
-            return state
-        y = np.array([r["label"] for r in pairs], dtype=np.int64)
-        new = labeled_metrics(
-            y, np.array([r["probability"] for r in pairs]), threshold=float(pairs[0]["threshold"])
-        )
-        old = labeled_metrics(
-            y,
-            np.array([r["shadow_probability"] for r in pairs]),
-            threshold=float(pairs[0]["shadow_threshold"]),
-        )
-        # F1 is undefined when the labels hold one class; accuracy then compares the two.
-        metric = "f1" if new.f1 is not None and old.f1 is not None else "accuracy"
-        m_new = float(getattr(new, metric))
-        m_old = float(getattr(old, metric))
-        result = {
-            "n": len(pairs),
-            "metric": metric,
-            "f1_new": new.f1,
-            "f1_previous": old.f1,
-            "accuracy_new": new.accuracy,
-            "accuracy_previous": old.accuracy,
-            "drop": m_old - m_new,
-            "max_drop": self.settings.probation_max_f1_drop,
-        }
-        if m_old - m_new > self.settings.probation_max_f1_drop:
-            label = "F1" if metric == "f1" else "accuracy (one class labeled, F1 undefined)"
-            reason = (
-                f"probation: live {label} of {prob['version']} {m_new:.3f} trails "
-                f"{prob['previous_version']}'s {m_old:.3f} by {m_old - m_new:.3f} "
-                f"(> {self.settings.probation_max_f1_drop}) on the same {len(pairs)} "
-                "labeled predictions"
-            )
-            self.registry.rollback(
-                to=prob["previous_version"], reason=reason, actor="monitor", details=result
-            )
-            self.write(
-                lambda c: store.end_probation(
-                    c, prob["id"], status="rolled_back", result=result, now=iso(now)
-                )
-            )
-            self._stop_shadow(prob)
-            self.on_swap()
-            log.warning("automatic rollback: %s", reason)
-            return {**state, "status": "rolled_back", "reason": reason, **result}
-        self.write(
-            lambda c: store.end_probation(
-                c, prob["id"], status="passed", result=result, now=iso(now)
-            )
-        )
-        self._stop_shadow(prob)
-        log.info("probation of %s passed: %s %.3f vs %.3f", prob["version"], metric, m_new, m_old)
-        return {**state, "status": "passed", **result}
-
-    def _stop_shadow(self, prob: dict[str, Any]) -> None:
-        if self.registry.shadow() == prob["previous_version"]:
-            self.registry.set_shadow(
-                None, actor="monitor", reason=f"probation of {prob['version']} ended"
-            )
-            self.on_swap()
-
-
-def _time_per_row(
-    *models: tuple[Any, np.ndarray], rounds: int = 5
-) -> list[tuple[float, np.ndarray]]:
-    """Per-row time of one batch call of each (pipeline, X), and its scores.
-
-    The calls are interleaved round by round and each model keeps its minimum, so a burst of
-    load from another process slows both models alike instead of one of them (on a shared
-    2-core machine back-to-back best-of-3 timings drifted enough to fail a 3x ratio)."""
-    best = [float("inf")] * len(models)
-    proba: list[np.ndarray] = [np.empty(0)] * len(models)
-    for _ in range(rounds):
-        for i, (pipeline, X) in enumerate(models):
-            t0 = time.perf_counter()
-            proba[i] = np.asarray(pipeline.predict_proba(X)[:, 1], dtype=np.float64)
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return [(b / max(len(X), 1), p) for b, p, (_, X) in zip(best, proba, models, strict=True)]
+        """See `selfheal.probation.Probation.check`."""
+        return self.probation.check(now)
 
 
 def _holdout_summary(result: TrainResult) -> dict[str, Any]:

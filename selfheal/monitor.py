@@ -23,26 +23,32 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from selfheal import store
+from selfheal.binary_metrics import f1_interval
 from selfheal.config import Settings
-from selfheal.db import iso, utcnow
-from selfheal.drift import SCORE_NAME, ReferenceSketch, detect
+from selfheal.db import iso, parse_time, utcnow
+from selfheal.drift import SCORE_NAME, DriftReport, ReferenceSketch, detect
 from selfheal.errors import NoModelError, cli
-from selfheal.healer import Healer, Write, parse_time, rows_to_frame
+from selfheal.frames import rows_to_frame
+from selfheal.healer import Healer, Write
 from selfheal.performance import (
     Calibrator,
+    LabeledMetrics,
+    PerformanceEstimate,
     estimate_performance,
     labeled_metrics,
     proxy_metrics,
 )
 from selfheal.policy import LastRun, Observation, PolicyState, decide
-from selfheal.registry import Registry
+from selfheal.registry import LoadedModel, Registry
 
 log = logging.getLogger("selfheal.monitor")
 
@@ -56,28 +62,38 @@ def f1_upper_bound(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> float:
-    """Upper end of the two-sided `confidence` bootstrap interval of F1 (percentile
-    method): resampling rows is a multinomial draw over the four confusion cells, so all
-    replicates cost O(n_boot)."""
-    pred = proba >= threshold
-    cells = np.array(
-        [
-            np.sum(pred & (y == 1)),
-            np.sum(pred & (y == 0)),
-            np.sum(~pred & (y == 1)),
-            np.sum(~pred & (y == 0)),
-        ],
-        dtype=float,
-    )
-    n = int(cells.sum())
-    draws = np.random.default_rng(seed).multinomial(n, cells / n, size=n_boot)
-    tp, fp, fn = draws[:, 0], draws[:, 1], draws[:, 2]
-    denom = 2 * tp + fp + fn
-    f1 = np.divide(2 * tp, denom, out=np.zeros(n_boot), where=denom > 0)
-    return float(np.quantile(f1, 1 - (1 - confidence) / 2))
+    """Upper end of the two-sided `confidence` bootstrap interval of live F1 at `threshold`
+    (`binary_metrics.f1_interval`: a multinomial draw over the confusion cells)."""
+    _, high = f1_interval(y, proba >= threshold, n_boot=n_boot, seed=seed, alpha=1.0 - confidence)
+    return high
+
+
+@dataclass
+class _Measured:
+    """One cycle's observations: the report row being built, per-feature rows, and the
+    objects behind them (None when the window is empty or too small)."""
+
+    row: dict[str, Any]
+    features: list[dict[str, Any]] = field(default_factory=list)
+    report: DriftReport | None = None
+    estimate: PerformanceEstimate | None = None
+    live: LabeledMetrics | None = None
+    frame: pd.DataFrame | None = None
+    scores: np.ndarray | None = None
 
 
 class Monitor:
+    """Owns the monitor cycle: observe the serving version's window (drift against its
+    reference sketch, the CBPE estimate, labeled metrics), ask `selfheal.policy.decide`, act
+    (start a retrain through the healer), and record the cycle (`drift_reports`, the HTML
+    report, the `on_cycle` observers such as /metrics).
+
+    Runs in its own `selfheal-monitor` thread every SELFHEAL_MONITOR_INTERVAL seconds in the
+    server (`start`/`stop`), or once from the CLI and tests (`run_once(now=...)`, time
+    injected). A cycle that fails is recorded with status `error` and reported by `health`;
+    it never stops the thread.
+    """
+
     def __init__(
         self,
         settings: Settings,
@@ -200,18 +216,69 @@ class Monitor:
         return self._sketches[version]
 
     def _cycle(self, now: datetime) -> dict[str, Any]:
-        s = self.settings
+        """Observe the window, let the policy decide, act, and record the cycle."""
         probation = self.healer.check_probation(now)
-        if s.retention_days > 0:
-            cutoff = iso(now - timedelta(days=s.retention_days))
-            pruned = self.write(lambda c: store.prune(c, cutoff))
-            if any(pruned.values()):
-                log.info("retention: pruned %s older than %s", pruned, cutoff)
+        self._prune(now)
         version = self.registry.production()
         if version is None:
             raise NoModelError(f"no production model to monitor; run `{cli('init')}`")
         model = self.registry.load(version)
         sketch, baseline_f1 = self._sketch(version)
+        rows = self._window(version, now)
+        # Rows logged through /monitoring/predictions were validated against this schema:
+        # their features are live traffic too. Their scores and decisions are another
+        # model's, so the score test, CBPE and the labeled metrics read the serving
+        # version's own rows only.
+        own = [r for r in rows if r["role"] == "production"]
+        m = self._measure(model, sketch, rows, own, now)
+        # The labeled trigger's baseline: the cross-validated F1 when known (see training).
+        expected_f1 = model.meta["metrics"].get("cv_f1") or model.meta["metrics"].get("f1")
+        obs = self._observe(
+            version, m.row, m.report, m.estimate, m.live, baseline_f1, own, expected_f1
+        )
+        choice = decide(obs, self._state(now, probation, rows), self.settings.policy_config())
+        decision, run_id = choice.action, None
+        if decision == "retrain":
+            assert choice.trigger is not None
+            decision, run_id = self.healer.request(
+                choice.trigger,
+                {"triggers": choice.triggers, "model_version": version, "why": choice.reason},
+                actor="monitor",
+                now=now,
+                background=self.background_retrain,
+            )
+        if probation is not None and probation.get("status") == "rolled_back":
+            decision = "rolled_back"
+        m.row.update(
+            decision=decision,
+            trigger=choice.trigger,
+            retrain_run_id=run_id,
+            report={
+                "drift": m.report.to_dict() if m.report else None,
+                "estimate": m.estimate.to_dict() if m.estimate else None,
+                "live": m.live.to_dict() if m.live else None,
+                "baseline_estimated_f1": baseline_f1,
+                "triggers": choice.triggers,
+                "probation": probation,
+                "decision_reason": choice.reason,
+                "n_external": len(rows) - len(own),
+            },
+        )
+        return self._record(m, sketch, version, now, probation, choice.triggers, choice.reason)
+
+    def _prune(self, now: datetime) -> None:
+        """Retention: drop predictions older than SELFHEAL_RETENTION_DAYS (0 keeps all)."""
+        days = self.settings.retention_days
+        if days > 0:
+            cutoff = iso(now - timedelta(days=days))
+            pruned = self.write(lambda c: store.prune(c, cutoff))
+            if any(pruned.values()):
+                log.info("retention: pruned %s older than %s", pruned, cutoff)
+
+    def _window(self, version: str, now: datetime) -> list[sqlite3.Row]:
+        """The newest rows `version` served (and the external ones) in its current stint
+        and within SELFHEAL_MONITOR_WINDOW_MINUTES, newest first."""
+        s = self.settings
         conn = self.read_conn()
         since = (
             iso(now - timedelta(minutes=s.monitor_window_minutes))
@@ -223,110 +290,93 @@ class Monitor:
         stint = store.stint_start(conn, version)
         if stint is not None and (since is None or stint > since):
             since = stint
-        rows = store.monitor_window(
+        return store.monitor_window(
             conn, version, limit=s.monitor_window, since=since, until=iso(now)
         )
-        # Rows logged through /monitoring/predictions were validated against this schema:
-        # their features are live traffic too. Their scores and decisions are another
-        # model's, so the score test, CBPE and the labeled metrics read the serving
-        # version's own rows only.
-        own = [r for r in rows if r["role"] == "production"]
-        n = len(rows)
-        row: dict[str, Any] = {
-            "created_at": iso(now),
-            "model_version": version,
-            "n_window": n,
-            "n_reference": None,
-            "holdout_f1": model.meta["metrics"].get("f1"),
-        }
-        # The labeled trigger's baseline: the cross-validated F1 when known (see training).
-        expected_f1 = model.meta["metrics"].get("cv_f1") or model.meta["metrics"].get("f1")
-        features: list[dict[str, Any]] = []
-        report = None
-        estimate = None
-        live = None
-        frame = None
-        scores = None
-        if n:
-            frame = rows_to_frame(rows, model.schema)
-            scores = np.array([r["probability"] for r in own], dtype=np.float64)
-            report = detect(sketch, frame, scores if own else None, s.drift_config())
-            row.update(
-                window_from=rows[-1]["created_at"],
-                window_to=rows[0]["created_at"],
-                out_of_range_rows=sum(1 for r in rows if r["out_of_range"]),
-                n_reference=report.n_reference,
-            )
-            if own:
-                proxies = proxy_metrics(scores, model.threshold)
-                row.update(
-                    positive_rate=proxies.positive_rate,
-                    mean_probability=proxies.mean_probability,
-                )
-            if len(own) >= s.drift_min_window:
-                calib = Calibrator.from_dict(model.meta["calibrator"])
-                estimate = estimate_performance(calib, scores, model.threshold, seed=s.seed)
-                row.update(
-                    estimated_f1=estimate.f1,
-                    estimated_f1_low=estimate.f1_low,
-                    estimated_f1_high=estimate.f1_high,
-                )
-            labeled = [r for r in own if r["label"] is not None]
-            row["n_labeled"] = len(labeled)
-            if labeled:
-                y = np.array([r["label"] for r in labeled], dtype=np.int64)
-                p = np.array([r["probability"] for r in labeled], dtype=np.float64)
-                live = labeled_metrics(y, p, model.threshold)
-                row.update(live_f1=live.f1, live_auc=live.auc, live_brier=live.brier)
-            status = report.status
-            row.update(
-                status=status,
-                dataset_drift=int(report.dataset_drift),
-                drift_share=report.drift_share,
-                score_drift=(
-                    None
-                    if report.score is None or report.score.drifted is None
-                    else int(report.score.drifted)
-                ),
-            )
-            for f in [*report.features, *([report.score] if report.score else [])]:
-                d = f.to_dict() if hasattr(f, "to_dict") else dict(f.__dict__)
-                d["feature"] = d.pop("name", SCORE_NAME)
-                for flag in ("drifted", "missing_drifted"):
-                    d[flag] = None if d.get(flag) is None else int(d[flag])
-                features.append(d)
-        else:
-            row.update(status="insufficient_data", dataset_drift=0)
 
-        obs = self._observe(version, row, report, estimate, live, baseline_f1, own, expected_f1)
-        choice = decide(obs, self._state(now, probation, rows), s.policy_config())
-        decision, run_id, trigger, triggers = choice.action, None, choice.trigger, choice.triggers
-        if decision == "retrain":
-            assert trigger is not None
-            decision, run_id = self.healer.request(
-                trigger,
-                {"triggers": triggers, "model_version": version, "why": choice.reason},
-                actor="monitor",
-                now=now,
-                background=self.background_retrain,
-            )
-        if probation is not None and probation.get("status") == "rolled_back":
-            decision = "rolled_back"
-        row.update(
-            decision=decision,
-            trigger=trigger,
-            retrain_run_id=run_id,
-            report={
-                "drift": report.to_dict() if report else None,
-                "estimate": estimate.to_dict() if estimate else None,
-                "live": live.to_dict() if live else None,
-                "baseline_estimated_f1": baseline_f1,
-                "triggers": triggers,
-                "probation": probation,
-                "decision_reason": choice.reason,
-                "n_external": n - len(own),
-            },
+    def _measure(
+        self,
+        model: LoadedModel,
+        sketch: ReferenceSketch,
+        rows: list[sqlite3.Row],
+        own: list[sqlite3.Row],
+        now: datetime,
+    ) -> _Measured:
+        """The window's statistics: drift against the reference, the label-free estimate
+        and the labeled metrics of the version's own rows, as the cycle's report row."""
+        s = self.settings
+        m = _Measured(
+            row={
+                "created_at": iso(now),
+                "model_version": model.version,
+                "n_window": len(rows),
+                "n_reference": None,
+                "holdout_f1": model.meta["metrics"].get("f1"),
+            }
         )
+        if not rows:
+            m.row.update(status="insufficient_data", dataset_drift=0)
+            return m
+        m.frame = rows_to_frame(rows, model.schema)
+        m.scores = np.array([r["probability"] for r in own], dtype=np.float64)
+        report = m.report = detect(sketch, m.frame, m.scores if own else None, s.drift_config())
+        m.row.update(
+            window_from=rows[-1]["created_at"],
+            window_to=rows[0]["created_at"],
+            out_of_range_rows=sum(1 for r in rows if r["out_of_range"]),
+            n_reference=report.n_reference,
+        )
+        if own:
+            proxies = proxy_metrics(m.scores, model.threshold)
+            m.row.update(
+                positive_rate=proxies.positive_rate, mean_probability=proxies.mean_probability
+            )
+        if len(own) >= s.drift_min_window:
+            calib = Calibrator.from_dict(model.meta["calibrator"])
+            m.estimate = estimate_performance(calib, m.scores, model.threshold, seed=s.seed)
+            m.row.update(
+                estimated_f1=m.estimate.f1,
+                estimated_f1_low=m.estimate.f1_low,
+                estimated_f1_high=m.estimate.f1_high,
+            )
+        labeled = [r for r in own if r["label"] is not None]
+        m.row["n_labeled"] = len(labeled)
+        if labeled:
+            y = np.array([r["label"] for r in labeled], dtype=np.int64)
+            p = np.array([r["probability"] for r in labeled], dtype=np.float64)
+            m.live = labeled_metrics(y, p, model.threshold)
+            m.row.update(live_f1=m.live.f1, live_auc=m.live.auc, live_brier=m.live.brier)
+        m.row.update(
+            status=report.status,
+            dataset_drift=int(report.dataset_drift),
+            drift_share=report.drift_share,
+            score_drift=(
+                None
+                if report.score is None or report.score.drifted is None
+                else int(report.score.drifted)
+            ),
+        )
+        for f in [*report.features, *([report.score] if report.score else [])]:
+            d = f.to_dict()
+            d["feature"] = d.pop("name", SCORE_NAME)
+            for flag in ("drifted", "missing_drifted"):
+                d[flag] = None if d.get(flag) is None else int(d[flag])
+            m.features.append(d)
+        return m
+
+    def _record(
+        self,
+        m: _Measured,
+        sketch: ReferenceSketch,
+        version: str,
+        now: datetime,
+        probation: dict[str, Any] | None,
+        triggers: Any,
+        reason: str,
+    ) -> dict[str, Any]:
+        """Write the cycle's report row and HTML report, tell the observers, log a line;
+        returns the cycle's summary."""
+        row, features = m.row, m.features
         report_id = self.write(lambda c: store.insert_drift_report(c, row, features))
         summary = {k: v for k, v in row.items() if k != "report"}
         summary.update(
@@ -334,12 +384,12 @@ class Monitor:
             triggers=triggers,
             probation=probation,
             drifted_features=[f["feature"] for f in features if f.get("drifted")],
-            decision_reason=choice.reason,
+            decision_reason=reason,
         )
-        if report is not None and self.reports_dir is not None:
+        if m.report is not None and self.reports_dir is not None:
             try:  # the HTML report is a view: its failure must never fail the cycle
                 summary["report_path"] = str(
-                    self._write_report(sketch, frame, scores, report, version, now, row)
+                    self._write_report(sketch, m.frame, m.scores, m.report, version, now, row)
                 )
             except Exception:
                 log.exception("writing the drift report failed")
@@ -352,10 +402,10 @@ class Monitor:
             "monitor cycle: %s %s n=%d drift_share=%s decision=%s%s",
             version,
             row["status"],
-            n,
+            row["n_window"],
             row.get("drift_share"),
-            decision,
-            f" ({trigger})" if trigger else "",
+            row["decision"],
+            f" ({row['trigger']})" if row.get("trigger") else "",
         )
         return summary
 

@@ -25,6 +25,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from selfheal import validation
+from selfheal.binary_metrics import (
+    brier,
+    confusion_counts,
+    f1_from_counts,
+    percentile_interval,
+    roc_auc,
+)
+
 __all__ = [
     "MIN_RELIABLE_N",
     "Calibrator",
@@ -46,63 +55,6 @@ MIN_RELIABLE_N = 100
 CALIBRATOR_FORMAT = 1
 
 _CALIBRATOR_KINDS = ("isotonic", "identity", "constant")
-
-
-# --------------------------------------------------------------------------------------------
-# Input validation
-# --------------------------------------------------------------------------------------------
-
-
-def _as_proba(proba: ArrayLike, name: str = "proba") -> NDArray[np.float64]:
-    """A non-empty 1-D float array of finite probabilities in [0, 1]."""
-    try:
-        arr = np.asarray(proba, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a 1-D sequence of numbers in [0, 1]: {exc}") from None
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got an array of shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty; at least one row is required")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite; found NaN or infinity")
-    if arr.min() < 0.0 or arr.max() > 1.0:
-        raise ValueError(
-            f"{name} must lie in [0, 1]; got values in [{arr.min():.6g}, {arr.max():.6g}]"
-        )
-    return arr
-
-
-def _as_labels(y_true: ArrayLike, n: int, name: str = "y_true") -> NDArray[np.int64]:
-    """A 1-D int array of 0/1 labels of length ``n`` (bools and 0.0/1.0 floats accepted)."""
-    try:
-        arr = np.asarray(y_true)
-    except (TypeError, ValueError) as exc:  # pragma: no cover - numpy rarely refuses
-        raise ValueError(f"{name} must be a 1-D sequence of 0/1 labels: {exc}") from None
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got an array of shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty; at least one row is required")
-    if arr.size != n:
-        raise ValueError(f"{name} has {arr.size} rows but proba has {n}; they must match")
-    if arr.dtype == bool:
-        return arr.astype(np.int64)
-    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise ValueError(f"{name} must hold 0/1 labels, got dtype {arr.dtype}")
-    # isin on the numeric values accepts 0/1 in any int or float dtype and rejects NaN.
-    if not np.all(np.isin(arr, (0, 1))):
-        bad = np.unique(arr[~np.isin(arr, (0, 1))])[:5].tolist()
-        raise ValueError(f"{name} must contain only 0 and 1; found {bad}")
-    return arr.astype(np.int64)
-
-
-def _check_threshold(threshold: float) -> float:
-    try:
-        t = float(threshold)
-    except (TypeError, ValueError):
-        raise ValueError(f"threshold must be a number in [0, 1], got {threshold!r}") from None
-    if not (0.0 <= t <= 1.0):
-        raise ValueError(f"threshold must be a number in [0, 1], got {threshold!r}")
-    return t
 
 
 def _ratio(num: float, den: float) -> float:
@@ -148,32 +100,6 @@ class LabeledMetrics:
     def to_dict(self) -> dict[str, Any]:
         """Plain ``int``/``float``/``None`` values, safe for ``json.dumps``."""
         return asdict(self)
-
-
-def _average_ranks(values: NDArray[np.float64]) -> NDArray[np.float64]:
-    """1-based ranks with ties given the mean of the ranks they span (SciPy's "average")."""
-    order = np.argsort(values, kind="mergesort")
-    sorted_vals = values[order]
-    n = sorted_vals.size
-    # A tie group starts wherever the sorted value changes.
-    starts = np.flatnonzero(np.r_[True, sorted_vals[1:] != sorted_vals[:-1]])
-    ends = np.r_[starts[1:], n]  # exclusive
-    # Group covering positions start..end-1 (0-based) -> ranks start+1..end, mean (start+1+end)/2.
-    group_rank = (starts + 1 + ends) / 2.0
-    ranks_sorted = np.repeat(group_rank, ends - starts)
-    ranks = np.empty(n, dtype=np.float64)
-    ranks[order] = ranks_sorted
-    return ranks
-
-
-def _rank_auc(y: NDArray[np.int64], proba: NDArray[np.float64]) -> float | None:
-    n_pos = int(y.sum())
-    n_neg = int(y.size - n_pos)
-    if n_pos == 0 or n_neg == 0:
-        return None
-    ranks = _average_ranks(proba)
-    u = float(ranks[y == 1].sum()) - n_pos * (n_pos + 1) / 2.0
-    return u / (n_pos * n_neg)
 
 
 def labeled_metrics(y_true: ArrayLike, proba: ArrayLike, threshold: float = 0.5) -> LabeledMetrics:
@@ -236,26 +162,22 @@ def labeled_metrics(y_true: ArrayLike, proba: ArrayLike, threshold: float = 0.5)
     .. [3] Brier, G. W. (1950). Verification of forecasts expressed in terms of probability.
        Monthly Weather Review 78(1), 1-3.
     """
-    p = _as_proba(proba)
-    y = _as_labels(y_true, p.size)
-    t = _check_threshold(threshold)
+    func = "labeled_metrics"
+    p = validation.probabilities(proba, func=func)
+    y = validation.labels(y_true, func=func, n=p.size)
+    t = validation.unit_number(threshold, func=func, arg="threshold")
 
-    yhat = p >= t
-    pos = y == 1
-    tp = int(np.count_nonzero(yhat & pos))
-    fp = int(np.count_nonzero(yhat & ~pos))
-    fn = int(np.count_nonzero(~yhat & pos))
-    tn = int(p.size - tp - fp - fn)
+    tp, fp, fn, tn = confusion_counts(y, p >= t)
     both = 0 < tp + fn < p.size
     return LabeledMetrics(
         n=int(p.size),
         n_positive=int(tp + fn),
-        f1=_ratio(2 * tp, 2 * tp + fp + fn) if both else None,
+        f1=float(f1_from_counts(tp, fp, fn)) if both else None,
         precision=_ratio(tp, tp + fp) if both else None,
         recall=_ratio(tp, tp + fn) if both else None,
         accuracy=(tp + tn) / p.size,
-        auc=_rank_auc(y, p),
-        brier=float(np.mean((p - y) ** 2)),
+        auc=roc_auc(y, p),
+        brier=brier(y, p),
     )
 
 
@@ -323,8 +245,8 @@ def proxy_metrics(proba: ArrayLike, threshold: float = 0.5) -> ProxyMetrics:
     drift (the model is just as confident, only wrong). Use :func:`estimate_performance` for a
     number in the units of the metric.
     """
-    p = _as_proba(proba)
-    t = _check_threshold(threshold)
+    p = validation.probabilities(proba, func="proxy_metrics")
+    t = validation.unit_number(threshold, func="proxy_metrics", arg="threshold")
     return ProxyMetrics(
         n=int(p.size),
         positive_rate=float(np.mean(p >= t)),
@@ -406,7 +328,7 @@ class Calibrator:
         ValueError
             If ``proba`` is empty, not 1-D, non-finite or outside [0, 1].
         """
-        p = _as_proba(proba)
+        p = validation.probabilities(proba, func="Calibrator.transform")
         return np.interp(p, np.asarray(self.x), np.asarray(self.y))
 
     def to_dict(self) -> dict[str, Any]:
@@ -503,8 +425,8 @@ def fit_calibrator(proba: ArrayLike, y_true: ArrayLike) -> Calibrator:
     .. [2] Niculescu-Mizil, A. and Caruana, R. (2005). Predicting good probabilities with
        supervised learning. ICML '05, 625-632.
     """
-    p = _as_proba(proba)
-    y = _as_labels(y_true, p.size)
+    p = validation.probabilities(proba, func="fit_calibrator")
+    y = validation.labels(y_true, func="fit_calibrator", n=p.size)
     n = int(p.size)
     n_pos = int(y.sum())
     if n_pos == 0 or n_pos == n:
@@ -668,8 +590,8 @@ def estimate_performance(
         raise ValueError(
             f"calibrator must be a Calibrator (see fit_calibrator), got {type(calibrator).__name__}"
         )
-    p = _as_proba(proba)
-    t = _check_threshold(threshold)
+    p = validation.probabilities(proba, func="estimate_performance")
+    t = validation.unit_number(threshold, func="estimate_performance", arg="threshold")
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 10:
         raise ValueError(f"n_boot must be an integer >= 10, got {n_boot!r}")
     try:
@@ -693,7 +615,7 @@ def estimate_performance(
     fp = n_pos - tp
     fn = _sorted_sum(q_neg)
     tn = n_neg - fn
-    f1 = _ratio(2 * tp, 2 * tp + fp + fn)
+    f1 = float(f1_from_counts(tp, fp, fn))
     accuracy = (tp + tn) / n
     precision = _ratio(tp, tp + fp)
     recall = _ratio(tp, tp + fn)
@@ -707,13 +629,12 @@ def estimate_performance(
     fn_b = rng.binomial(n - m, qbar_neg)
     fp_b = m - tp_b
     tn_b = (n - m) - fn_b
-    den = 2 * tp_b + fp_b + fn_b
-    f1_b = np.divide(2.0 * tp_b, den, out=np.zeros(int(n_boot)), where=den > 0)
+    f1_b = f1_from_counts(tp_b, fp_b, fn_b)
     acc_b = (tp_b + tn_b) / n
 
     alpha = 1.0 - conf
-    f1_lo, f1_hi = np.quantile(f1_b, [alpha / 2.0, 1.0 - alpha / 2.0])
-    acc_lo, acc_hi = np.quantile(acc_b, [alpha / 2.0, 1.0 - alpha / 2.0])
+    f1_lo, f1_hi = percentile_interval(f1_b, alpha)
+    acc_lo, acc_hi = percentile_interval(acc_b, alpha)
     return PerformanceEstimate(
         n=n,
         f1=f1,

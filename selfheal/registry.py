@@ -153,6 +153,18 @@ class LoadedModel:
 
 
 class Registry:
+    """Owns the model files under `root`: write-once version folders (`v0001/` ...) with a
+    sha256 manifest, and the production and shadow pointers, replaced atomically (temp file,
+    fsync, rename). Loading verifies every artifact's sha256 and the scikit-learn version
+    (`IntegrityError` otherwise) and caches the loaded models.
+
+    Thread-safe within a process (a lock) and across processes (an flock on the registry
+    folder for version allocation and pointer changes). Every promotion, rollback, shadow
+    change and registration is also sent to `record_event` (the `model_events` audit
+    table). Errors: `NotFoundError` (unknown version), `InvalidVersionError`,
+    `RegistryError` (no production, rejected version, nothing to roll back to).
+    """
+
     def __init__(self, root: Path | str, record_event: EventSink | None = None) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)

@@ -60,9 +60,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from selfheal import datasets, db, ops, store
+from selfheal import datasets, db, store
+from selfheal.binary_metrics import f1, roc_auc
 from selfheal.config import Settings
 from selfheal.errors import DataError, NoModelError
+from selfheal.home import Home, train_frame
 from selfheal.schema import infer_schema
 from selfheal.service import Service
 
@@ -395,18 +397,17 @@ def _train_first(
     """Train, register and promote v0001 as `selfheal train --data --promote` does; its
     audit events carry the injected start time, like everything after them."""
     stamp = db.iso(start)
-    home: ops.Home
+    home: Home
 
     def record(event: dict[str, Any]) -> None:
         home.write(lambda c: store.insert_event(c, {**event, "created_at": stamp}))
 
-    home = ops.Home(settings, record_event=record)
-    try:
+    with Home(settings, record_event=record) as home:
         frame = features.reset_index(drop=True)
         schema = infer_schema(
             frame, target=loaded.target, positive=loaded.positive, negative=loaded.negative
         )
-        trained = ops.train_frame(
+        trained = train_frame(
             home,
             frame,
             y,
@@ -418,8 +419,6 @@ def _train_first(
             trigger="replay",
             reason=f"replay: first model, trained on rows 0-{len(frame) - 1}",
         )
-    finally:
-        home.close()
     assert trained.version is not None
     return trained.version
 
@@ -616,21 +615,15 @@ def _db_events(
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float | None:
-    """Mann-Whitney AUC with average ranks for ties; None with one class or no rows."""
-    n1 = int(y.sum())
-    n0 = len(y) - n1
-    if n1 == 0 or n0 == 0:
-        return None
-    ranks = pd.Series(p).rank(method="average").to_numpy()
-    return float((ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+    """ROC AUC; None with one class or no rows."""
+    return roc_auc(y, p) if len(y) else None
 
 
 def _f1(y: np.ndarray, pred: np.ndarray) -> float | None:
+    """F1 of 0/1 predictions; None with one class or no rows (undefined, not zero)."""
     if len(y) == 0 or y.min() == y.max():
         return None
-    tp = int(np.sum((pred == 1) & (y == 1)))
-    wrong = int(np.sum(pred != y))  # FP + FN
-    return 2 * tp / (2 * tp + wrong)
+    return f1(y, pred == 1)
 
 
 def _f(v: Any) -> str:

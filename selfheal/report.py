@@ -1,10 +1,13 @@
-"""Self-contained HTML pages: the per-cycle drift report and the operator dashboard.
+"""Self-contained HTML pages: the per-cycle drift report, the operator dashboard and the
+replay report.
 
 Everything is inline (SVG charts + a small stylesheet): no JavaScript, no external fonts,
-images or links to other hosts, so a saved report opens offline. Every string that comes
-from data (feature names are user-controlled CSV column names) goes through
-:func:`html.escape`, and every number drawn passes a finiteness guard, so neither markup
-nor ``nan``/``inf`` can reach the page.
+images or links to other hosts, so a saved report opens offline. The pages are the Jinja2
+templates of :mod:`selfheal.templates`; this module chooses what they show and passes it
+as plain data, which the templates escape (feature names are user-controlled CSV column
+names). The SVG charts are drawn here and passed as :class:`~markupsafe.Markup`: they
+escape every text they hold themselves (:func:`_e`), and every number drawn passes a
+finiteness guard, so neither markup nor ``nan``/``inf`` can reach the page.
 """
 
 from __future__ import annotations
@@ -21,10 +24,18 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from markupsafe import Markup
 from numpy.typing import NDArray
 
 from selfheal.drift import SCORE_NAME, DriftReport, FeatureDrift, Histogram, ReferenceSketch
 from selfheal.drift import histogram as drift_histogram
+from selfheal.templates import DASH, render, scalar
+from selfheal.templates import fmt as _fmt
+from selfheal.templates import mapping as _mapping
+from selfheal.templates import num as _num
+from selfheal.templates import plain as _plain
+from selfheal.templates import show as _show
+from selfheal.templates import utc as _time
 
 __all__ = [
     "KEEP_REPORTS",
@@ -40,119 +51,21 @@ __all__ = [
 KEEP_REPORTS = 200
 REF_COLOR, CUR_COLOR = "#4c78a8", "#f58518"
 _MAX_LEVELS = 30  # categorical levels drawn per chart (the largest ones)
-_NO_DATA = '<p class="muted">no data yet</p>'
-_CSS = """
-body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:16px;
-color:#222;background:#f6f7f9}h1{font-size:20px;margin:0 0 8px}h2{font-size:15px;margin:0 0 6px}
-.summary,.card{background:#fff;border:1px solid #dde;border-radius:6px;padding:10px 12px}
-.grid{display:grid;gap:12px;margin-top:12px;grid-template-columns:repeat(auto-fill,minmax(340px,1fr))}
-.card.drifted{border-left:5px solid #c0392b}.badge{display:inline-block;padding:0 6px;
-border-radius:4px;font-size:12px;color:#fff;background:#888}
-.b-drift,.b-drifted,.b-rejected,.b-rolled_back,.b-error,.b-down,.b-failed{background:#c0392b}
-.b-ok,.b-stable,.b-production,.b-promoted,.b-passed{background:#27ae60}
-.b-candidate,.b-registered,.b-running,.b-insufficient_data{background:#2d7dd2}
-table{border-collapse:collapse;width:100%;font-size:12px}td,th{text-align:left;padding:2px 6px;
-border-bottom:1px solid #eee;vertical-align:top}svg.chart{width:100%;height:auto;max-width:520px}
-svg.chart.wide{max-width:960px}
-.dash{grid-template-columns:repeat(auto-fill,minmax(min(340px,100%),1fr));align-items:start}
-.dash .card{min-width:0}.dash .wide{grid-column:1/-1}.dash td,.dash th{overflow-wrap:anywhere}
-.dash .nw,.dash time{white-space:nowrap;overflow-wrap:normal}.dash th{overflow-wrap:normal}
-.dash summary{cursor:pointer}ul.brief{margin:0;padding-left:14px}ul.brief .k{color:#555}
-p.wait{margin:6px 0}
-.figures{display:flex;flex-wrap:wrap;gap:10px}.figure{background:#fff;border:1px solid #dde;
-border-radius:6px;padding:8px 12px;min-width:110px}.figure .v{display:block;font-size:24px;
-font-weight:600}.figure .k{color:#666;font-size:12px}.muted{color:#777}
-ol.timeline{list-style:none;margin:0;padding:0 0 0 12px;border-left:2px solid #ccd}
-ol.timeline li{margin:0 0 8px;padding-left:8px}
-"""
+#: A table cell: (kind, value); the macro "cell" of templates/macros.html shows each kind.
+Cell = tuple[str, Any]
 
-# ----------------------------------------------------------------------------- formatting
+# ----------------------------------------------------------------------------- SVG helpers
 
 
 def _e(value: Any) -> str:
-    """Escaped text of any value (quotes too, so it is safe inside attributes)."""
+    """Escaped text of any value (quotes too, so it is safe inside an attribute): what
+    every text a chart draws goes through."""
     return html.escape("" if value is None else str(value), quote=True)
-
-
-def _num(value: Any) -> float | None:
-    """A finite float, or None for None / NaN / inf / strings / anything non-numeric."""
-    if value is None or isinstance(value, (str, bytes)):
-        return None
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
-def _fmt(value: Any, spec: str = ".3g", dash: str = "&mdash;") -> str:
-    """Formatted finite number, or ``dash`` (markup) when there is none."""
-    v = _num(value)
-    return dash if v is None else _e(format(v, spec))
-
-
-def _show(value: Any, spec: str = ".3f") -> str:
-    """A real number formatted (dash when not finite), an integer / bool as such, None as a
-    dash, any other value escaped as text."""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, numbers.Integral):
-        return str(int(value))
-    if value is None or isinstance(value, numbers.Number):
-        return _fmt(value, spec)
-    return _e(value)
-
-
-def _fmt_p(value: Any) -> str:
-    """p-value: 4 decimals down to 1e-4, scientific below, ``< 1e-300`` at zero."""
-    v = _num(value)
-    if v is None:
-        return "&mdash;"
-    return "&lt; 1e-300" if v == 0.0 else (f"{v:.4f}" if v >= 1e-4 else f"{v:.2e}")
 
 
 def _c(value: float) -> str:
     """SVG coordinate: one decimal, 0 for anything non-finite."""
     return f"{value:.1f}" if math.isfinite(value) else "0"
-
-
-def _plain(value: Any) -> str:
-    """Unescaped text of a value; empty for None and non-finite floats."""
-    bad = value is None or (isinstance(value, float) and not math.isfinite(value))
-    return "" if bad else str(value)
-
-
-def _badge(value: Any) -> str:
-    text = _plain(value)
-    return f'<span class="badge b-{re.sub(r"[^0-9A-Za-z_-]", "", text)}">{_e(text)}</span>'
-
-
-def _table(rows: Sequence[Sequence[str]], head: Sequence[str] = (), nowrap: int = 0) -> str:
-    """Rows of ready markup; a first-column ``<th>`` when there is no header row. The
-    first ``nowrap`` columns never wrap (short values: times, badges, versions)."""
-    out = "".join(f"<th>{_e(h)}</th>" for h in head)
-    out = f"<table><tr>{out}</tr>" if head else "<table>"
-    for row in rows:
-        cells = ""
-        for i, v in enumerate(row):
-            tag = "th" if i == 0 and not head else "td"
-            cls = ' class="nw"' if i < nowrap else ""
-            cells += f"<{tag}{cls}>{v}</{tag}>"
-        out += f"<tr>{cells}</tr>"
-    return out + "</table>"
-
-
-def _page(title: str, body: str, refresh: int | None = None) -> str:
-    meta = f'<meta http-equiv="refresh" content="{refresh}">' if refresh else ""
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"{meta}<title>{_e(title)}</title><style>{_CSS}</style></head>\n"
-        f"<body>\n{body}\n</body></html>\n"
-    )
-
-
-# ----------------------------------------------------------------------------- SVG helpers
 
 
 def _svg(attr: str, value: str, w: int, h: int, legend: Sequence[tuple[str, str]]) -> str:
@@ -187,7 +100,7 @@ def _axes(w: int, h: int, y_top: str, x_labels: tuple[Any, Any], left: int = 40)
     )
 
 
-def _hist_svg(h: Histogram) -> str:
+def _hist_svg(h: Histogram) -> Markup:
     """Reference and current proportions overlaid (numeric) or side by side (categorical)."""
     cat = h.kind == "categorical"
     ref, cur = [_num(v) or 0.0 for v in h.reference], [_num(v) or 0.0 for v in h.current]
@@ -227,7 +140,7 @@ def _hist_svg(h: Histogram) -> str:
         out += _text(330, 163, _fmt(h.edges[-1], ".4g", "?"), "end", size=10)
     if hidden:
         out += _text(330, height - 3, f"+{hidden} smaller levels not shown", "end")
-    return out + "</svg>"
+    return Markup(out + "</svg>")
 
 
 def _line_svg(
@@ -239,7 +152,7 @@ def _line_svg(
     hline: float | None = None,
     band: tuple[Sequence[Any], Sequence[Any]] | None = None,
     unit: str = "",
-) -> str:
+) -> Markup:
     """Line chart over evenly spaced points; the line skips None / non-finite values.
 
     ``band`` (low, high) is shaded in the colour of the last series; ``hline`` is a dashed
@@ -279,10 +192,10 @@ def _line_svg(
             )
         if d:
             out += f'<path d="{d}" fill="none" stroke="{color}" stroke-width="1.8"/>'
-    return out + _axes(w, h, _fmt(top, ".3g", "1") + unit, x_labels) + "</svg>"
+    return Markup(out + _axes(w, h, _fmt(top, ".3g", "1") + unit, x_labels) + "</svg>")
 
 
-def _bar_svg(key: str, values: Sequence[Any], x_labels: tuple[Any, Any], label: str) -> str:
+def _bar_svg(key: str, values: Sequence[Any], x_labels: tuple[Any, Any], label: str) -> Markup:
     """Vertical bars over evenly spaced slots (e.g. requests per time bucket)."""
     nums = [max(_num(v) or 0.0, 0.0) for v in values]
     peak, slot = max(nums + [0.0]) or 1.0, 470 / max(len(nums), 1)
@@ -293,7 +206,7 @@ def _bar_svg(key: str, values: Sequence[Any], x_labels: tuple[Any, Any], label: 
     )
     out = _svg("data-chart", key, 520, 190, [(label, REF_COLOR)])
     out += f'<g fill="{REF_COLOR}">{rects}</g>'
-    return out + _axes(520, 190, _fmt(peak, ",.0f", "1"), x_labels) + "</svg>"
+    return Markup(out + _axes(520, 190, _fmt(peak, ",.0f", "1"), x_labels) + "</svg>")
 
 
 # ----------------------------------------------------------------------------- drift report
@@ -309,47 +222,6 @@ _EXTRA_LABELS = {
 
 def _verdict(fd: FeatureDrift) -> str:
     return "no verdict" if fd.drifted is None else ("drifted" if fd.drifted else "stable")
-
-
-def _feature_card(fd: FeatureDrift | None, h: Histogram | None, title: str, psi_t: float) -> str:
-    """One card: heading with verdict badge, chart, and the test table."""
-    out = f"<h2>{_e(title)} {_badge(_verdict(fd)) if fd is not None else ''}</h2>"
-    out += _hist_svg(h) if h is not None else '<p class="muted">no histogram data</p>'
-    if fd is not None:
-        eff, thr = _num(fd.effect_size), _num(fd.threshold)
-        cmp = "" if eff is None or thr is None else ("&ge;" if eff >= thr else "&lt;")
-        psi = _fmt(fd.psi, ".3f")
-        if (_num(fd.psi) or 0.0) >= psi_t:
-            psi += f" <b>(&ge; {_fmt(psi_t, '.2g')})</b>"
-        rows = [
-            ("test", "Kolmogorov-Smirnov" if fd.test == "ks" else "chi-square"),
-            ("statistic", _fmt(fd.statistic, ".4g")),
-            ("p-value", _fmt_p(fd.p_value)),
-            ("adjusted p (BH)", _fmt_p(fd.p_adjusted)),
-            (
-                f"effect ({_e(fd.effect_name).replace('_', ' ')})",
-                f"{_fmt(fd.effect_size, '.3f')} {cmp} {_fmt(fd.threshold, '.3f')}",
-            ),
-            ("PSI", psi),
-            ("missing values", _fmt(fd.n_nan, ".0f")),
-            ("values used", _fmt(fd.n_window, ",.0f")),
-        ]
-        if fd.missing_share is not None:
-            moved = " <b>(moved: drifted)</b>" if fd.missing_drifted else ""
-            rows.append(
-                (
-                    "missing share",
-                    f"{_fmt(fd.missing_share, '.1%')} (reference "
-                    f"{_fmt(fd.missing_share_reference, '.1%')}){moved}",
-                )
-            )
-        if fd.unseen_levels:
-            more = len(fd.unseen_levels) - 10
-            shown = ", ".join(_e(x) for x in fd.unseen_levels[:10])
-            rows.append(("unseen levels", shown + (f" (+{more} more)" if more > 0 else "")))
-        out += _table([*rows, ("verdict", _verdict(fd))])
-    cls = "card drifted" if fd is not None and fd.drifted else "card"
-    return f'<div class="{cls}">{out}</div>'
 
 
 def render_drift_report(
@@ -383,40 +255,49 @@ def render_drift_report(
     if 0 < len(judged) < len(report.features):
         share += f", {len(report.features) - len(judged)} without verdict"
     low, high = extra.pop("estimated_f1_low", None), extra.pop("estimated_f1_high", None)
-    items = [
-        ("status", _badge(report.status)),
-        ("dataset drift", "yes" if report.dataset_drift else "no"),
-        ("drifted", share),
-        ("window rows", _fmt(report.n_window, ",.0f")),
-        ("reference rows", _fmt(report.n_reference, ",.0f")),
-        ("model", _e(model_version)),
-        ("generated", _e(generated_at)),
+    items: list[tuple[str, Cell]] = [  # (label, table cell)
+        ("status", ("badge", report.status)),
+        ("dataset drift", ("text", "yes" if report.dataset_drift else "no")),
+        ("drifted", ("text", share)),
+        ("window rows", ("text", _fmt(report.n_window, ",.0f"))),
+        ("reference rows", ("text", _fmt(report.n_reference, ",.0f"))),
+        ("model", ("text", model_version)),
+        ("generated", ("text", generated_at)),
     ]
     for key, value in extra.items():
-        shown = _show(value)
+        label = _EXTRA_LABELS.get(key, str(key).replace("_", " "))
         if key == "estimated_f1" and _num(low) is not None and _num(high) is not None:
-            shown += f" ({_fmt(low, '.3f')}&ndash;{_fmt(high, '.3f')})"
-        items.append((_EXTRA_LABELS.get(key, str(key).replace("_", " ")), shown))
-    cfg = report.config
-    names = ", ".join(_e(f.name) for f in drifted)
-    summary = (
-        f'<div class="summary"><h1>{_e(title)}</h1><div>'
-        + " &middot; ".join(f"{_e(k)}: <b>{v}</b>" for k, v in items)
-        + (f"</div><div>drifted features: <b>{names}</b>" if drifted else "")
-        + f'</div><div class="muted">rule: BH-adjusted p &lt; {_fmt(cfg.alpha)} and effect '
-        f"&ge; threshold (Wasserstein {_fmt(cfg.wasserstein_threshold)}, Jensen-Shannon "
-        f"{_fmt(cfg.js_threshold)}); dataset drift when the drifted share &ge; "
-        f"{_fmt(cfg.dataset_drift_share)} or the score drifted; minimum window "
-        f"{_fmt(cfg.min_window, '.0f')} rows</div></div>"
-    )
+            items.append((label, ("estimate", (value, low, high))))
+        else:
+            items.append((label, ("show", value)))
+    psi_t = report.config.psi_threshold
+
+    def card(fd: FeatureDrift | None, h: Histogram | None, title: str) -> dict[str, Any]:
+        chart = _hist_svg(h) if h is not None else None
+        verdict = _verdict(fd) if fd is not None else None
+        return {
+            "fd": fd,
+            "title": title,
+            "chart": chart,
+            "verdict": verdict,
+            "psi_threshold": psi_t,
+        }
+
     rank = {True: 0, False: 1, None: 2}
     ordered = sorted(report.features, key=lambda f: rank[f.drifted])
-    cards = [_feature_card(f, hist.get(f.name), f.name, cfg.psi_threshold) for f in ordered]
+    cards = [card(f, hist.get(f.name), f.name) for f in ordered]
     if report.score is not None or score_histogram is not None:
         at = 0 if report.score is not None and report.score.drifted else len(drifted)
-        card = _feature_card(report.score, score_histogram, "prediction score", cfg.psi_threshold)
-        cards.insert(at, card)
-    return _page(title, summary + '<div class="grid">' + "".join(cards) + "</div>")
+        cards.insert(at, card(report.score, score_histogram, "prediction score"))
+    return render(
+        "drift_report.html",
+        title=title,
+        refresh=None,
+        items=items,
+        drifted=[f.name for f in drifted],
+        cfg=report.config,
+        cards=cards,
+    )
 
 
 def build_report(
@@ -534,7 +415,6 @@ _STAT_KEYS: dict[str, tuple[str, str, str]] = {  # key -> (label, format, suffix
     "latency_p50": ("latency p50", ".1f", " ms"),
     "latency_p99": ("latency p99", ".1f", " ms"),
 }
-_TWO_CYCLES = "the chart starts after two monitor cycles"
 
 
 def _rows(data: Any) -> list[Mapping[str, Any]]:
@@ -542,114 +422,10 @@ def _rows(data: Any) -> list[Mapping[str, Any]]:
     return [r for r in data if isinstance(r, Mapping)] if ok else []
 
 
-def _mapping(data: Any) -> Mapping[str, Any]:
-    return data if isinstance(data, Mapping) else {}
-
-
-def _metrics(m: Any) -> str:
-    items = _mapping(m).items()
-    return " &middot; ".join(f"{_e(k)} {_show(v)}" for k, v in items) or "&mdash;"
-
-
-def _card(title: str, content: str, wide: bool = False) -> str:
-    """A titled card; a ``wide`` one spans the whole row of the grid."""
-    return f'<div class="card{" wide" if wide else ""}"><h2>{_e(title)}</h2>{content}</div>'
-
-
-def _wait(key: str, text: str) -> str:
-    """What stands in place of a chart that would have fewer than two points: a sentence
-    (markup), marked with the chart's ``data-chart`` key."""
-    return f'<p class="muted wait" data-chart="{_e(key)}">{text}</p>'
-
-
-def _time(value: Any) -> datetime | None:
-    """An ISO-8601 time as an aware UTC datetime (a naive one is taken as UTC); None for
-    anything else."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    text = text[:-1] + "+00:00" if text[-1] in "Zz" else text
-    try:
-        t = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
-
-
-def _when(value: Any) -> str:
-    """A time to the second, "2026-11-26 08:30:00" (UTC), the stored text in a tooltip;
-    anything that is not a time as :func:`_show` shows it."""
-    t = _time(value)
-    if t is None:
-        return _show(value)
-    return f'<time datetime="{_e(value)}" title="{_e(value)}">{t:%Y-%m-%d %H:%M:%S}</time>'
-
-
 def _label(value: Any) -> str:
     """An axis label: a time as "2026-11-26 08:30:00", anything else as it is."""
     t = _time(value)
     return _plain(value) if t is None else f"{t:%Y-%m-%d %H:%M:%S}"
-
-
-def _sig(value: float) -> str:
-    """3 significant digits; from 1,000 on, whole numbers with separators (not 5.8e+03)."""
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
-
-
-def _scalar(value: Any) -> bool:
-    return not isinstance(value, (Mapping, list, tuple))
-
-
-def _inline(m: Mapping[str, Any], limit: int | None = 6, scalars: bool = False) -> str:
-    """``key value &middot; key value`` of a mapping (nested values summarised), at most
-    ``limit`` pairs and a count of the rest; ``scalars`` keeps only the plain values."""
-    items = [(k, v) for k, v in m.items() if _scalar(v) or not scalars]
-    shown = items if limit is None else items[:limit]
-    out = " &middot; ".join(f"{_e(str(k).replace('_', ' '))} {_brief(v, 3)}" for k, v in shown)
-    rest = len(items) - len(shown)
-    return (out + (f" &middot; +{rest} more" if rest else "")) or "&mdash;"
-
-
-def _brief(value: Any, depth: int = 0) -> str:
-    """Short markup of a JSON-like value, never a raw ``repr``.
-
-    Numbers get 3 significant digits (:func:`_sig`), integers stay whole, booleans are
-    yes / no. A mapping is a list (nested once), deeper ones are ``key value`` pairs
-    (:func:`_inline`) and below that a count of fields. A list of plain values shows its
-    first six; a list of mappings is a count. Text longer than 60 characters is clipped,
-    the whole of it in a tooltip."""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, numbers.Integral):
-        return str(int(value))
-    if value is None or isinstance(value, numbers.Number):
-        v = _num(value)
-        return "&mdash;" if v is None else _e(_sig(v))
-    if isinstance(value, str):
-        text = " ".join(value.split())
-        if len(text) <= 60:
-            return _e(text) if text else "&mdash;"
-        return f'<span title="{_e(text)}">{_e(text[:59].rstrip())}\u2026</span>'
-    if isinstance(value, Mapping):
-        if not value:
-            return "&mdash;"
-        if depth >= 3:
-            return f"{len(value)} field{'' if len(value) == 1 else 's'}"
-        if depth == 2:
-            return _inline(value)
-        items = "".join(
-            f'<li><span class="k">{_e(str(k).replace("_", " "))}</span> {_brief(v, depth + 1)}</li>'
-            for k, v in value.items()
-        )
-        return f'<ul class="brief">{items}</ul>'
-    if isinstance(value, (list, tuple)):
-        if not value:
-            return "none"
-        if not all(_scalar(v) for v in value):
-            return f"{len(value)} item{'' if len(value) == 1 else 's'}"
-        more = f" (+{len(value) - 6} more)" if len(value) > 6 else ""
-        return ", ".join(_brief(v, 3) for v in value[:6]) + more
-    return _e(_plain(value))
 
 
 def _short_reason(text: str, limit: int) -> str:
@@ -668,55 +444,72 @@ class _Reasons:
     (:func:`_short_reason`) with the whole text one click away in a ``<details>``
     element (no JavaScript), the first time it appears; where the same text appears again
     (a rejection is the last retrain's reason, its version's and its event's) a link
-    points back up to it instead."""
+    points back up to it instead. Call it in page order: the first call gets the text."""
 
     def __init__(self) -> None:
         self.anchors: dict[str, str] = {}
 
-    def __call__(self, value: Any, limit: int = 160) -> str:
+    def __call__(self, value: Any, limit: int = 160) -> dict[str, str | None]:
+        """What the macro "reason" shows: ``text``; ``short`` and the ``anchor`` of its
+        ``<details>``; or ``link``, the anchor of the same text above."""
         text = _plain(value)
         short = _short_reason(text, limit)
+        out: dict[str, str | None] = {"text": text, "short": short, "anchor": None, "link": None}
         if short == text:
-            return _e(text) if text else "&mdash;"
+            return out
         if text in self.anchors:
-            return f'<a class="muted" href="#{self.anchors[text]}">same reason as above</a>'
-        anchor = self.anchors[text] = f"reason-{len(self.anchors) + 1}"
-        return f'<details id="{anchor}"><summary>{_e(short)}</summary>{_e(text)}</details>'
+            out["link"] = self.anchors[text]
+        else:
+            out["anchor"] = self.anchors[text] = f"reason-{len(self.anchors) + 1}"
+        return out
 
 
-def _kv(m: Mapping[str, Any], reasons: _Reasons, badge: str = "status") -> str:
-    """Key / value table of a mapping (``badge`` key as a badge, ``reason`` through
-    ``reasons``, ``*_at`` as times, nested values summarised); "no data yet" if empty."""
+def _health(health: Mapping[str, Any]) -> list[list[Cell]]:
+    """One row per part: its status badge and its other keys."""
+    rows = []
+    for key, value in health.items():
+        sub = _mapping(value)
+        rest = [(k, v) for k, v in sub.items() if k != "status"]
+        rows.append([("text", key), ("health", (sub.get("status") if sub else value, rest))])
+    return rows
+
+
+def _kv(m: Mapping[str, Any], reasons: _Reasons, badge: str = "status") -> list[list[Cell]]:
+    """Key / value rows of a mapping (``badge`` key as a badge, ``reason`` through
+    ``reasons``, ``*_at`` as times, nested values summarised)."""
     rows = []
     for k, v in m.items():
+        cell: Cell
         if k == badge:
-            cell = _badge(v)
+            cell = ("badge", v)
         elif k == "metrics":
-            cell = _metrics(v)
+            cell = ("metrics", v)
         elif k == "reason":
-            cell = reasons(v)
+            cell = ("reason", reasons(v))
         elif str(k).endswith("_at"):
-            cell = _when(v)
+            cell = ("when", v)
         else:
-            cell = _show(v) if _scalar(v) else _brief(v)
-        rows.append((_e(str(k).replace("_", " ")), cell))
-    return _table(rows) if rows else _NO_DATA
+            cell = ("show", v) if scalar(v) else ("brief", v)
+        rows.append([("text", str(k).replace("_", " ")), cell])
+    return rows
 
 
-def _gates(rows: list[Mapping[str, Any]]) -> str:
-    """One line per evaluation gate: passed / failed, its name and first four numbers;
-    all of its plain values and thresholds one click away."""
-    out = ""
+def _gates(rows: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Each evaluation gate: passed, its name, its numbers (``figures``), its values and
+    thresholds."""
+    out = []
     for g in rows:
-        values, limits = _mapping(g.get("values")), _mapping(g.get("thresholds"))
-        figures = {k: v for k, v in values.items() if isinstance(v, numbers.Number)}
-        head = f"{_badge('passed' if g.get('passed') else 'failed')} <b>{_show(g.get('gate'))}</b>"
-        out += (
-            f"<li><details><summary>{head} {_inline(figures, 4)}</summary>"
-            f"values: {_inline(values, None, scalars=True)}<br>"
-            f"thresholds: {_inline(limits, None, scalars=True)}</details></li>"
+        values = _mapping(g.get("values"))
+        out.append(
+            {
+                "passed": bool(g.get("passed")),
+                "gate": g.get("gate"),
+                "figures": {k: v for k, v in values.items() if isinstance(v, numbers.Number)},
+                "values": values,
+                "thresholds": _mapping(g.get("thresholds")),
+            }
         )
-    return f'<ul class="brief">{out}</ul>' if out else "&mdash;"
+    return out
 
 
 _RUN_KEYS = {  # key -> label, in the order shown
@@ -737,75 +530,186 @@ _RUN_KEYS = {  # key -> label, in the order shown
 }
 
 
-def _retrain(run: Mapping[str, Any], reasons: _Reasons) -> str:
-    """The last retrain as a short table: empty fields left out, the evidence and the
-    candidates summarised (:func:`_brief`), one line per gate."""
+def _retrain(run: Mapping[str, Any], reasons: _Reasons) -> list[list[Cell]]:
+    """The last retrain as short rows: empty fields left out, the evidence and the
+    candidates summarised (macro "brief"), one line per gate."""
     rows = []
     for k in [*(k for k in _RUN_KEYS if k in run), *(k for k in run if k not in _RUN_KEYS)]:
         v = run[k]
-        if v is None or v == "" or (not _scalar(v) and not v):
+        if v is None or v == "" or (not scalar(v) and not v):
             continue
+        cell: Cell
         if k == "status":
-            cell = _badge(v)
+            cell = ("badge", v)
         elif k in ("reason", "error"):
-            cell = reasons(v)
+            cell = ("reason", reasons(v))
         elif k == "gates":
-            cell = _gates(_rows(v))
+            cell = ("gates", _gates(_rows(v)))
         elif str(k).endswith("_at"):
-            cell = _when(v)
+            cell = ("when", v)
         else:
-            cell = _brief(v)
-        rows.append((_e(_RUN_KEYS.get(k, str(k).replace("_", " "))), cell))
-    return _table(rows) if rows else _NO_DATA
+            cell = ("brief", v)
+        rows.append([("text", _RUN_KEYS.get(k, str(k).replace("_", " "))), cell])
+    return rows
 
 
-def _charts(cycles: list[Mapping[str, Any]], traffic: list[Mapping[str, Any]], t: float) -> str:
-    """Drift share from the monitor cycles; requests and latency from traffic. A chart
-    that would have one point is a sentence instead (:func:`_wait`)."""
-    out = ""
-    if cycles:
-        xl, last = (
-            (_label(cycles[0].get("created_at")), _label(cycles[-1].get("created_at"))),
-            cycles[-1],
-        )
-        share = [c.get("drift_share") for c in cycles]
-        drift = "yes" if last.get("dataset_drift") else "no"
-        latest = (
-            f"<p>latest: {_badge(last.get('status'))} drift share "
-            f"<b>{_fmt(last.get('drift_share'), '.2f')}</b>, dataset drift <b>{drift}</b>, "
-            f"window {_fmt(last.get('n_window'), ',.0f')} rows, decision "
-            f"<b>{_show(last.get('decision'))}</b></p>"
-        )
-        chart = (
-            _line_svg("drift_share", [("drift share", CUR_COLOR, share)], xl, y_max=1.0, hline=t)
-            if len(cycles) > 1
-            else _wait("drift_share", _TWO_CYCLES)
-        )
-        out += _card("Drift share", latest + chart)
-    else:
-        out += _card("Drift share", _NO_DATA)
-    if len(traffic) > 1:
-        xl = (_plain(traffic[0].get("bucket")), _plain(traffic[-1].get("bucket")))
-        xl = (xl[0].replace("T", " "), xl[1].replace("T", " "))  # minutes: "... 08:30"
-        counts = [r.get("count") for r in traffic]
-        out += _card("Traffic", _bar_svg("traffic", counts, xl, "requests per bucket"))
-        lat = [
-            ("p50", REF_COLOR, [r.get("p50_ms") for r in traffic]),
-            ("p99", CUR_COLOR, [r.get("p99_ms") for r in traffic]),
+def _events(events: list[Mapping[str, Any]], reasons: _Reasons) -> list[list[Cell]]:
+    """The model events rows (first 50): time, event, version (and the production
+    version before it), actor, reason."""
+    return [
+        [
+            ("when", ev.get("created_at")),
+            ("badge", ev.get("event")),
+            ("version", (ev.get("version"), ev.get("previous_version"))),
+            ("show", ev.get("actor")),
+            ("reason", reasons(ev.get("reason"))),
         ]
-        out += _card("Latency", _line_svg("latency", lat, xl, unit=" ms"))
-    elif traffic:
-        one = traffic[0]
-        later = "the chart starts with the second minute of traffic"
-        out += _card(
-            "Traffic",
-            _wait("traffic", f"{_fmt(one.get('count'), ',.0f')} requests so far; {later}"),
-        )
-        ms = f"p50 {_fmt(one.get('p50_ms'), '.1f')} ms, p99 {_fmt(one.get('p99_ms'), '.1f')} ms"
-        out += _card("Latency", _wait("latency", f"{ms} so far; {later}"))
-    else:
-        out += _card("Traffic", _NO_DATA) + _card("Latency", _NO_DATA)
+        for ev in events[:50]
+    ]
+
+
+def _figures(stats: Mapping[str, Any]) -> list[tuple[Any, str, str]]:
+    """(key, value, label) of each big number: the known keys first, in their order."""
+    out = []
+    for k in [*(k for k in _STAT_KEYS if k in stats), *(k for k in stats if k not in _STAT_KEYS)]:
+        label, spec, suffix = _STAT_KEYS.get(k, (str(k).replace("_", " "), ",.4g", ""))
+        v = _fmt(stats[k], spec) + suffix if _num(stats[k]) is not None else _show(stats[k])
+        out.append((k, v or DASH, label))
     return out
+
+
+def _traffic(traffic: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The traffic and latency charts, from two buckets on; with one, that bucket."""
+    if len(traffic) < 2:
+        return {
+            "traffic_chart": None,
+            "latency_chart": None,
+            "first_minute": traffic[0] if traffic else None,
+        }
+    xl = (_plain(traffic[0].get("bucket")), _plain(traffic[-1].get("bucket")))
+    xl = (xl[0].replace("T", " "), xl[1].replace("T", " "))  # minutes: "... 08:30"
+    counts = [r.get("count") for r in traffic]
+    lat = [
+        ("p50", REF_COLOR, [r.get("p50_ms") for r in traffic]),
+        ("p99", CUR_COLOR, [r.get("p99_ms") for r in traffic]),
+    ]
+    return {
+        "traffic_chart": _bar_svg("traffic", counts, xl, "requests per bucket"),
+        "latency_chart": _line_svg("latency", lat, xl, unit=" ms"),
+        "first_minute": None,
+    }
+
+
+def render_dashboard(data: Mapping[str, Any]) -> str:
+    """The operator dashboard (``GET /``): plain HTML + inline SVG, refreshed by a meta tag.
+
+    Every key is optional; a missing or empty section renders "no data yet", and values of
+    the wrong type are ignored. Numbers that are None / NaN / inf show as a dash. A chart
+    that would have fewer than two points is a sentence instead, in an element with the
+    chart's ``data-chart`` key.
+
+    * ``refresh_seconds`` (int, default 30, clamped to 1..86400): the
+      ``<meta http-equiv="refresh">`` period. ``generated_at`` (str): shown in the header.
+      ``drift_share_threshold`` (float, default 0.5): dashed line of the drift chart.
+    * ``health``: ``{"status", "model", "database", "writer", "monitor"}``; each value a
+      status string or a mapping with a ``"status"`` key (its other keys are listed).
+    * ``stats``: ``{"total", "labels", "window_rows", "positive_rate", "mean_probability",
+      "latency_p50", "latency_p99"}`` (rates as fractions, latencies in ms); each one is a
+      big number in ``<div class="figure" data-key="<key>">``; unknown keys are shown too.
+    * ``report_url``: link to the latest drift report; only a site-relative path (such as
+      ``"/reports/drift/latest"``) becomes a link, anything else is shown as text.
+    * ``production``: ``{"version", "promoted_at", "actor", "reason", "metrics": {"f1",
+      "auc", "brier", "precision", "recall"}}``.
+    * ``last_retrain`` (a ``retrain_runs`` row): ``{"id", "trigger", "status", "actor",
+      "base_version", "candidate_version", "started_at", "finished_at", "stage",
+      "reason", "error", "evidence", "candidates", "gates"}``; ``evidence`` and
+      ``candidates`` are JSON-like values shown as short lists (template macro "brief":
+      numbers to 3 significant digits), ``gates`` the ``gate_results`` rows ``{"gate", "passed",
+      "values", "thresholds"}``; empty fields are left out.
+    * ``cycles`` (oldest first): ``{"created_at", "status", "drift_share", "dataset_drift",
+      "live_f1", "estimated_f1", "estimated_f1_low", "estimated_f1_high", "n_window",
+      "decision"}`` -> ``<svg class="chart" data-chart="drift_share">`` and the healing
+      timeline ``data-chart="f1"``: live and estimated F1 (its interval shaded) over time.
+    * ``timeline_events`` (default: ``events``): ``model_events`` rows ``{"created_at",
+      "event", "version", "previous_version"}``; each promotion, rejection and rollback
+      from the first cycle on is a line ``<path data-mark="promoted|rejected|rolled_back">``
+      on the timeline.
+    * ``runs``: ``retrain_runs`` rows ``{"id", "trigger", "status", "candidate_version",
+      "started_at", "finished_at"}``; each start is a tick ``data-mark="retrain"``, a
+      failed run (or one rejected without a "rejected" event) a line at its end.
+    * ``traffic`` (oldest first): ``{"bucket", "count", "p50_ms", "p99_ms"}`` ->
+      ``data-chart="traffic"`` (bars) and ``data-chart="latency"`` (lines).
+    * ``versions`` (newest first): ``{"version", "status", "created_at", "trigger",
+      "reason", "metrics"}`` -> a list (first 50).
+    * ``events`` (newest first, model_events rows): ``{"created_at", "event", "version",
+      "previous_version", "reason", "actor"}`` -> a table (first 50).
+
+    A long reason shows its cause, the whole text in a ``<details>`` element; the same
+    text further down the page links back to it (:class:`_Reasons`).
+    """
+    refresh = int(min(max(_num(data.get("refresh_seconds", 30)) or 30, 1), 86400))
+    health, stats = _mapping(data.get("health")), _mapping(data.get("stats"))
+    url = data.get("report_url")
+    local = isinstance(url, str) and url.startswith("/") and not url.startswith("//")
+    threshold = _num(data.get("drift_share_threshold", 0.5))
+    cycles, traffic = _rows(data.get("cycles")), _rows(data.get("traffic"))
+    events = _rows(data.get("events"))
+    marked = _rows(data["timeline_events"]) if "timeline_events" in data else events
+    pts = sorted(
+        ((t, c) for c in cycles if (t := _time(c.get("created_at"))) is not None),
+        key=lambda p: p[0],
+    )
+    first_cycle = None
+    if len(pts) == 1:
+        c = pts[0][1]
+        low, high = c.get("estimated_f1_low"), c.get("estimated_f1_high")
+        band = (low, high) if _num(low) is not None and _num(high) else None
+        first_cycle = {
+            "live_f1": c.get("live_f1"),
+            "estimated_f1": c.get("estimated_f1"),
+            "band": band,
+        }
+    drift_chart = None
+    if len(cycles) > 1:
+        xl = (_label(cycles[0].get("created_at")), _label(cycles[-1].get("created_at")))
+        share = [("drift share", CUR_COLOR, [c.get("drift_share") for c in cycles])]
+        line = 0.5 if threshold is None else threshold
+        drift_chart = _line_svg("drift_share", share, xl, y_max=1.0, hline=line)
+    # In page order: a repeated reason links up to its first appearance.
+    reasons = _Reasons()
+    production = _kv(_mapping(data.get("production")), reasons)
+    last_retrain = _retrain(_mapping(data.get("last_retrain")), reasons)
+    versions = [
+        {
+            "version": v.get("version"),
+            "status": v.get("status"),
+            "created_at": v.get("created_at"),
+            "trigger": v.get("trigger"),
+            "reason": reasons(v.get("reason")),
+            "metrics": v.get("metrics"),
+        }
+        for v in _rows(data.get("versions"))[:50]
+    ]
+    return render(
+        "dashboard.html",
+        title="selfheal dashboard",
+        refresh=refresh,
+        status=health["status"] if "status" in health else None,
+        generated_at=data.get("generated_at"),
+        report_link=url if local else None,
+        report_url=url,
+        figures=_figures(stats),
+        timeline=_timeline(pts, marked, _rows(data.get("runs"))) if len(pts) > 1 else None,
+        first_cycle=first_cycle,
+        health=_health(health),
+        production=production,
+        last_retrain=last_retrain,
+        last_cycle=cycles[-1] if cycles else None,
+        drift_chart=drift_chart,
+        **_traffic(traffic),
+        versions=versions,
+        events=_events(events, reasons),
+    )
 
 
 #: Marks of the healing timeline: colour and legend label. A retrain start is a tick at
@@ -852,32 +756,14 @@ def _marks(
 
 
 def _timeline(
-    cycles: list[Mapping[str, Any]],
+    pts: list[tuple[datetime, Mapping[str, Any]]],
     events: list[Mapping[str, Any]],
     runs: list[Mapping[str, Any]],
-) -> str:
-    """The healing timeline: live (labeled) and estimated (label-free, its interval
-    shaded) F1 of each monitor cycle over time, promotions, rejections and rollbacks as
-    vertical lines and retrain starts as ticks. Marks before the first cycle are left
-    out; fewer than two cycles give a sentence instead of a chart."""
-    pts = sorted(
-        ((t, c) for c in cycles if (t := _time(c.get("created_at"))) is not None),
-        key=lambda p: p[0],
-    )
-    if len(pts) < 2:
-        text = "the healing timeline starts after two monitor cycles"
-        if not pts:
-            return _wait("f1", f"no monitor cycle yet; {text}")
-        c = pts[0][1]
-        band = ""
-        if _num(c.get("estimated_f1_low")) is not None and _num(c.get("estimated_f1_high")):
-            low, high = c.get("estimated_f1_low"), c.get("estimated_f1_high")
-            band = f" ({_fmt(low, '.3f')}&ndash;{_fmt(high, '.3f')})"
-        return _wait(
-            "f1",
-            f"one monitor cycle so far: live F1 {_fmt(c.get('live_f1'), '.3f')}, estimated "
-            f"F1 {_fmt(c.get('estimated_f1'), '.3f')}{band}; {text}",
-        )
+) -> Markup:
+    """The healing timeline of two or more monitor cycles ``pts`` (time, cycle), oldest
+    first: live (labeled) and estimated (label-free, its interval shaded) F1 of each cycle
+    over time, promotions, rejections and rollbacks as vertical lines and retrain starts as
+    ticks. Marks before the first cycle are left out."""
     t0 = pts[0][0]
     marks = sorted((m for m in _marks(events, runs) if m[0] >= t0), key=lambda m: m[0])
     t1 = max([pts[-1][0], *(m[0] for m in marks)])
@@ -946,127 +832,7 @@ def _timeline(
         out += _text(x, base + 15, label, "middle", 11)
         tick += step
     caption = f"UTC, {t0:%Y-%m-%d %H:%M:%S} to {t1:%Y-%m-%d %H:%M:%S}"
-    return out + _text(left, h - 4, caption, size=11) + "</svg>"
-
-
-def _health(health: Mapping[str, Any]) -> str:
-    rows = []
-    for key, value in health.items():
-        sub = _mapping(value)
-        rest = ", ".join(f"{_e(k)}: {_show(v)}" for k, v in sub.items() if k != "status")
-        rows.append((_e(key), _badge(sub.get("status") if sub else value) + " " + rest))
-    return _table(rows) if rows else _NO_DATA
-
-
-def _events(events: list[Mapping[str, Any]], reasons: _Reasons) -> str:
-    """The model events table (first 50): time, event, version (and the production
-    version before it), actor, reason."""
-    rows = []
-    for ev in events[:50]:
-        version = _show(ev.get("version"))
-        if _plain(ev.get("previous_version")):
-            version += f' <small class="muted">was {_show(ev.get("previous_version"))}</small>'
-        rows.append(
-            [
-                _when(ev.get("created_at")),
-                _badge(ev.get("event")),
-                version,
-                _show(ev.get("actor")),
-                reasons(ev.get("reason")),
-            ]
-        )
-    head = ["time", "event", "version", "actor", "reason"]
-    return _table(rows, head, nowrap=3) if rows else _NO_DATA
-
-
-def render_dashboard(data: Mapping[str, Any]) -> str:
-    """The operator dashboard (``GET /``): plain HTML + inline SVG, refreshed by a meta tag.
-
-    Every key is optional; a missing or empty section renders "no data yet", and values of
-    the wrong type are ignored. Numbers that are None / NaN / inf show as a dash. A chart
-    that would have fewer than two points is a sentence instead, in an element with the
-    chart's ``data-chart`` key.
-
-    * ``refresh_seconds`` (int, default 30, clamped to 1..86400): the
-      ``<meta http-equiv="refresh">`` period. ``generated_at`` (str): shown in the header.
-      ``drift_share_threshold`` (float, default 0.5): dashed line of the drift chart.
-    * ``health``: ``{"status", "model", "database", "writer", "monitor"}``; each value a
-      status string or a mapping with a ``"status"`` key (its other keys are listed).
-    * ``stats``: ``{"total", "labels", "window_rows", "positive_rate", "mean_probability",
-      "latency_p50", "latency_p99"}`` (rates as fractions, latencies in ms); each one is a
-      big number in ``<div class="figure" data-key="<key>">``; unknown keys are shown too.
-    * ``report_url``: link to the latest drift report; only a site-relative path (such as
-      ``"/reports/drift/latest"``) becomes a link, anything else is shown as text.
-    * ``production``: ``{"version", "promoted_at", "actor", "reason", "metrics": {"f1",
-      "auc", "brier", "precision", "recall"}}``.
-    * ``last_retrain`` (a ``retrain_runs`` row): ``{"id", "trigger", "status", "actor",
-      "base_version", "candidate_version", "started_at", "finished_at", "stage",
-      "reason", "error", "evidence", "candidates", "gates"}``; ``evidence`` and
-      ``candidates`` are JSON-like values shown as short lists (:func:`_brief`: numbers to
-      3 significant digits), ``gates`` the ``gate_results`` rows ``{"gate", "passed",
-      "values", "thresholds"}``; empty fields are left out.
-    * ``cycles`` (oldest first): ``{"created_at", "status", "drift_share", "dataset_drift",
-      "live_f1", "estimated_f1", "estimated_f1_low", "estimated_f1_high", "n_window",
-      "decision"}`` -> ``<svg class="chart" data-chart="drift_share">`` and the healing
-      timeline ``data-chart="f1"``: live and estimated F1 (its interval shaded) over time.
-    * ``timeline_events`` (default: ``events``): ``model_events`` rows ``{"created_at",
-      "event", "version", "previous_version"}``; each promotion, rejection and rollback
-      from the first cycle on is a line ``<path data-mark="promoted|rejected|rolled_back">``
-      on the timeline.
-    * ``runs``: ``retrain_runs`` rows ``{"id", "trigger", "status", "candidate_version",
-      "started_at", "finished_at"}``; each start is a tick ``data-mark="retrain"``, a
-      failed run (or one rejected without a "rejected" event) a line at its end.
-    * ``traffic`` (oldest first): ``{"bucket", "count", "p50_ms", "p99_ms"}`` ->
-      ``data-chart="traffic"`` (bars) and ``data-chart="latency"`` (lines).
-    * ``versions`` (newest first): ``{"version", "status", "created_at", "trigger",
-      "reason", "metrics"}`` -> a list (first 50).
-    * ``events`` (newest first, model_events rows): ``{"created_at", "event", "version",
-      "previous_version", "reason", "actor"}`` -> a table (first 50).
-
-    A long reason shows its cause, the whole text in a ``<details>`` element; the same
-    text further down the page links back to it (:class:`_Reasons`).
-    """
-    refresh = int(min(max(_num(data.get("refresh_seconds", 30)) or 30, 1), 86400))
-    health, stats = _mapping(data.get("health")), _mapping(data.get("stats"))
-    body = "<h1>selfheal operator dashboard "
-    body += (_badge(health["status"]) if "status" in health else "") + "</h1><p>"
-    if data.get("generated_at"):
-        body += f"updated {_when(data['generated_at'])} &middot; "
-    url = data.get("report_url")
-    if isinstance(url, str) and url.startswith("/") and not url.startswith("//"):
-        body += f'<a href="{_e(url)}">latest drift report</a></p>'
-    else:
-        body += f"latest drift report: {_show(url) if url else 'none yet'}</p>"
-    figs = ""
-    for k in [*(k for k in _STAT_KEYS if k in stats), *(k for k in stats if k not in _STAT_KEYS)]:
-        label, spec, suffix = _STAT_KEYS.get(k, (str(k).replace("_", " "), ",.4g", ""))
-        v = _fmt(stats[k], spec) + suffix if _num(stats[k]) is not None else _show(stats[k])
-        figs += f'<div class="figure" data-key="{_e(k)}"><span class="v">{v or "&mdash;"}</span>'
-        figs += f'<span class="k">{_e(label)}</span></div>'
-    body += f'<div class="figures">{figs}</div>' if figs else _NO_DATA
-    threshold = _num(data.get("drift_share_threshold", 0.5))
-    cycles, traffic = _rows(data.get("cycles")), _rows(data.get("traffic"))
-    events = _rows(data.get("events"))
-    marked = _rows(data["timeline_events"]) if "timeline_events" in data else events
-    reasons = _Reasons()  # cards in page order: a repeated reason links up to its first
-    body += '<div class="grid dash">'
-    body += _card("Healing timeline", _timeline(cycles, marked, _rows(data.get("runs"))), wide=True)
-    body += _card("Health", _health(health))
-    body += _card("Production model", _kv(_mapping(data.get("production")), reasons))
-    last = _mapping(data.get("last_retrain"))
-    body += _card("Last retrain", _retrain(last, reasons) if last else _NO_DATA)
-    body += _charts(cycles, traffic, 0.5 if threshold is None else threshold)
-    timeline = "".join(
-        f'<li><b>{_show(v.get("version"))}</b> {_badge(v.get("status"))} <span class="muted">'
-        f"{_when(v.get('created_at'))} &middot; trigger {_show(v.get('trigger'))}</span>"
-        f"<div>{reasons(v.get('reason'))}</div><small>{_metrics(v.get('metrics'))}</small></li>"
-        for v in _rows(data.get("versions"))[:50]
-    )
-    body += _card(
-        "Model versions", f'<ol class="timeline">{timeline}</ol>' if timeline else _NO_DATA
-    )
-    body += _card("Recent model events", _events(events, reasons), wide=True) + "</div>"
-    return _page("selfheal dashboard", body, refresh=refresh)
+    return Markup(out + _text(left, h - 4, caption, size=11) + "</svg>")
 
 
 # ----------------------------------------------------------------------------- replay
@@ -1082,7 +848,7 @@ _MARKS = {
 }
 
 
-def _replay_chart(curve: list[Mapping[str, Any]], events: list[Mapping[str, Any]]) -> str:
+def _replay_chart(curve: list[Mapping[str, Any]], events: list[Mapping[str, Any]]) -> Markup:
     """Served and frozen AUC (one point per curve row) over row numbers, events marked.
     The y axis runs from 1.0 down to 0.5 or the lowest value, in steps of 0.1."""
     w, h, left, right, top, base = 900, 240, 40, 875, 22, 215
@@ -1141,7 +907,7 @@ def _replay_chart(curve: list[Mapping[str, Any]], events: list[Mapping[str, Any]
         out += f'<path d="M{_c(px(tick))} {base}v4" stroke="#999"/>'
         out += _text(px(tick), base + 14, f"{int(tick)}", "middle")
         tick += step
-    return out + "</svg>"
+    return Markup(out + "</svg>")
 
 
 def render_replay(data: Mapping[str, Any]) -> str:
@@ -1150,62 +916,39 @@ def render_replay(data: Mapping[str, Any]) -> str:
     first model's over the stream (rolling window of ``params.segment`` rows, see
     ``curve``), promotions, rejections, rollbacks and triggers marked on it, then the
     segment table, the recoveries and every event."""
-    summary, params = _mapping(data.get("summary")), _mapping(data.get("params"))
     events = _rows(data.get("events"))
-    source = data.get("source") or "a stream"
-    title = f"Replay of {source}"
-    items = [
-        ("rows", f"{_show(summary.get('rows'))} ({_show(summary.get('train_rows'))} to train)"),
-        ("refused", _show(summary.get("refused"))),
-        ("monitor cycles", _show(summary.get("cycles"))),
-        ("retrains", _show(summary.get("retrains"))),
-        ("promotions", _show(summary.get("promotions"))),
-        ("rejections", _show(summary.get("rejections"))),
-        ("rollbacks", _show(summary.get("rollbacks"))),
-        ("served AUC", _show(summary.get("served_auc"))),
-        ("frozen AUC", _show(summary.get("frozen_auc"))),
-        ("final version", _show(summary.get("final_version"))),
-        ("wall time", f"{_fmt(summary.get('seconds'), '.1f')} s"),
-    ]
-    setup = ", ".join(f"{_e(k.replace('_', ' '))} {_show(v)}" for k, v in params.items())
-    body = (
-        f'<div class="summary"><h1>{_e(title)}</h1><div>'
-        + " &middot; ".join(f"{_e(k)}: <b>{v}</b>" for k, v in items)
-        + f'</div><div class="muted">{setup}</div></div>'
-    )
-    window = _show(params.get("segment"))
-    chart = _replay_chart(_rows(data.get("curve")), events)
-    body += '<div class="grid" style="grid-template-columns:1fr">'
-    body += _card(f"AUC by row number (rolling window of the last {window} rows)", chart)
-    seg_cols = ("rows", "n", "refused", "served AUC", "served F1", "frozen AUC", "frozen F1")
-    segs = [
+    seg_keys = ("n", "refused", "served_auc", "served_f1", "frozen_auc", "frozen_f1")
+    segments = [
         [
-            f"{_show(s.get('start_row'))}&ndash;{_show(s.get('end_row'))}",
-            *(
-                _show(s.get(k))
-                for k in ("n", "refused", "served_auc", "served_f1", "frozen_auc", "frozen_f1")
-            ),
-            _e(", ".join(str(v) for v in s.get("versions") or [])),
+            ("range", (s.get("start_row"), s.get("end_row"))),
+            *(("show", s.get(k)) for k in seg_keys),
+            ("text", ", ".join(str(v) for v in s.get("versions") or [])),
         ]
         for s in _rows(data.get("segments"))
     ]
-    body += _card("Segments", _table(segs, [*seg_cols, "versions"]) if segs else _NO_DATA)
     rec_keys = ("began_row", "trigger", "recovered_row", "rows", "retrains", "promotions")
-    rec = [
-        [_show(r.get(k)) for k in rec_keys]
-        + [f"{_show(r.get('served_auc_before'))} &rarr; {_show(r.get('served_auc_after'))}"]
+    recoveries = [
+        [("show", r.get(k)) for k in rec_keys]
+        + [("change", (r.get("served_auc_before"), r.get("served_auc_after")))]
         for r in _rows(data.get("recoveries"))
     ]
-    heads = [k.replace("_", " ") for k in rec_keys] + ["served AUC before → after"]
-    body += _card("Recoveries", _table(rec, heads) if rec else '<p class="muted">none</p>')
-    ev = [
+    rows = [
         [
-            _show(e.get("row")),
-            _badge(e.get("kind")),
-            _show(e.get("version")),
-            _show(e.get("detail")),
+            ("show", e.get("row")),
+            ("badge", e.get("kind")),
+            ("show", e.get("version")),
+            ("show", e.get("detail")),
         ]
         for e in events
     ]
-    body += _card("Events", _table(ev, ["row", "event", "version", "detail"]) if ev else _NO_DATA)
-    return _page(title, body + "</div>")
+    return render(
+        "replay.html",
+        title=f"Replay of {data.get('source') or 'a stream'}",
+        refresh=None,
+        summary=_mapping(data.get("summary")),
+        params=_mapping(data.get("params")),
+        chart=_replay_chart(_rows(data.get("curve")), events),
+        segments=segments,
+        recoveries=recoveries,
+        events=rows,
+    )

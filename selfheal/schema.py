@@ -145,6 +145,15 @@ class Validated:
 
 @dataclass(frozen=True)
 class FeatureSchema:
+    """A model's input contract: its features in column order (numeric with hard bounds
+    and soft training ranges, categorical with levels), nullability, and the target with
+    its positive and negative values as the training CSV wrote them.
+
+    Immutable; shared by the serving threads. `validate_record` checks one JSON record
+    (every problem listed, never raising), `validate_frame` a training frame, `to_matrix` /
+    `frame_to_matrix` build the model's input. Saved in each version's `meta.json`.
+    """
+
     features: tuple[Feature, ...]
     target: str = "default"
     positive: str | None = None  # the source value that means class 1, when not 0/1

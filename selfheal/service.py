@@ -18,11 +18,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from selfheal import db, metrics, ops, store
+from selfheal import db, prometheus, store
+from selfheal.bootstrap import ensure_production
 from selfheal.config import Settings
 from selfheal.errors import SelfhealError
-from selfheal.healer import Healer
-from selfheal.monitor import Monitor
+from selfheal.loop import build_loop, open_registry
 from selfheal.registry import LoadedModel, Registry
 from selfheal.writer import Writer
 
@@ -102,6 +102,18 @@ class ModelHolder:
 
 
 class Service:
+    """Owns a server process's parts and threads: the model holder and its watcher thread
+    (hot swap within SELFHEAL_MODEL_POLL_SECONDS of a promotion by another process), the
+    writer thread (the process's only SQLite writer), the healing loop (`selfheal.loop`:
+    registry, healer, monitor thread), per-thread read connections and the metrics.
+
+    Constructing it migrates the database and bootstraps a first model if none serves;
+    `start` loads the model and starts the threads; `stop` stops
+    the monitor (waiting for a retrain in flight), drains the writer's queue and joins the
+    watcher. The web app (`selfheal.web.create_app`) reaches it through
+    `current_app.extensions["selfheal"]`.
+    """
+
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> None:
         """`clock` (default: the wall clock) stamps logged predictions and registry
         events; `selfheal replay` injects one so that a stream's time is its own."""
@@ -110,16 +122,12 @@ class Service:
         self.started_at = time.time()
         self._local = threading.local()
         self._stop = threading.Event()
-        home = ops.Home(settings)  # migrates
-        try:
-            created = ops.bootstrap(home, actor="init")
-            if created:
-                log.info("bootstrapped %s on synthetic credit data", created)
-        finally:
-            home.close()
-        self.registry = Registry(settings.registry_path, record_event=self.record_event)
+        created = ensure_production(settings, actor="init")  # migrates
+        if created:
+            log.info("bootstrapped %s on synthetic credit data", created)
+        self.registry = open_registry(settings, self.record_event)
         self.models = ModelHolder(self.registry)
-        self.metrics = metrics.build_registry(
+        self.metrics = prometheus.build_registry(
             queue_depth=lambda: self.writer.depth,
             production=self.registry.pointer,
             audit=lambda: store.audit_counts(self.read_conn()),
@@ -134,7 +142,7 @@ class Service:
             sync=settings.sync,
             wal_max_bytes=settings.wal_max_bytes,
         )
-        metrics.add_storage_metrics(
+        prometheus.add_storage_metrics(
             self.metrics,
             wal_bytes=lambda: db.wal_size(settings.db_path),
             wal_high_water=lambda: self.writer.stats.wal_high_water,
@@ -143,23 +151,16 @@ class Service:
         self._watcher = threading.Thread(
             target=self._watch, name="selfheal-model-watcher", daemon=True
         )
-        self.healer = Healer(
+        loop = build_loop(
             settings,
             self.registry,
-            read_conn=self.read_conn,
-            write=self.writer.write,
-            on_swap=self._swap,
-        )
-        self.monitor = Monitor(
-            settings,
-            self.registry,
-            self.healer,
             read_conn=self.read_conn,
             write=self.writer.write,
             background_retrain=True,
-            reports_dir=settings.reports_path,
+            on_swap=self._swap,
             on_cycle=self.metrics.observe_cycle,
         )
+        self.healer, self.monitor = loop.healer, loop.monitor
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self, *, monitor: bool | None = None) -> Service:

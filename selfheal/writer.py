@@ -1,4 +1,7 @@
-"""The pipeline thread: the only SQLite writer in the server, with micro-batched scoring.
+"""The pipeline thread: it scores as well as writes. It is the server's only SQLite writer
+and also the only place where live requests are scored: `/predict` records are scored here, in
+micro-batches, by the production model (and the shadow model, if any), in the same pass that
+logs them.
 
 Request threads hand it work and wait:
 
@@ -93,6 +96,9 @@ class WriterStats:
 
 
 class Writer(threading.Thread):
+    """Scores and writes: the thread that scores `/predict` batches (production and shadow
+    model) and commits them, with every other write of the server, in group transactions."""
+
     def __init__(
         self,
         db_path: Path,

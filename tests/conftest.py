@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from selfheal import ops
 from selfheal.config import Settings
+from selfheal.home import Home, bootstrap
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,20 +37,20 @@ def settings(tmp_path: Path) -> Settings:
 def _trained_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One bootstrapped home (v0001 in production), trained once per session."""
     home = tmp_path_factory.mktemp("template") / "home"
-    h = ops.Home(make_settings(home, bootstrap_rows=3000))
+    h = Home(make_settings(home, bootstrap_rows=3000))
     try:
-        ops.bootstrap(h)
+        bootstrap(h)
     finally:
         h.close()
     return home
 
 
 @pytest.fixture
-def trained_home(tmp_path: Path, _trained_template: Path) -> Iterator[ops.Home]:
+def trained_home(tmp_path: Path, _trained_template: Path) -> Iterator[Home]:
     """A private copy of the bootstrapped home: v0001 serves, the database is migrated."""
     home = tmp_path / "home"
     shutil.copytree(_trained_template, home)
-    h = ops.Home(make_settings(home, bootstrap_rows=3000))
+    h = Home(make_settings(home, bootstrap_rows=3000))
     yield h
     h.close()
 
@@ -74,7 +74,7 @@ PYTHON = sys.executable
 
 
 @pytest.fixture
-def service(trained_home: ops.Home) -> Iterator[object]:
+def service(trained_home: Home) -> Iterator[object]:
     """A started Service (writer + model watcher threads) on a bootstrapped home."""
     from selfheal.service import Service
 

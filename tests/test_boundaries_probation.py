@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from selfheal import datasets, ops, store
+from selfheal import datasets, store
 from selfheal.db import iso, utcnow
+from selfheal.home import Home
 from selfheal.service import Service
 from selfheal.web import create_app
 from tests.conftest import register_copy
@@ -21,7 +22,7 @@ MAX_HOURS = 24.0
 
 
 @pytest.fixture
-def on_probation(trained_home: ops.Home) -> Iterator[tuple[Service, str, datetime]]:
+def on_probation(trained_home: Home) -> Iterator[tuple[Service, str, datetime]]:
     """v0002 (a copy of v0001) promoted and on probation since `start`, v0001 in shadow.
     The probation needs more labels than any test sends, so it never ends by a verdict."""
     svc = Service(trained_home.settings.replace(probation_max_hours=MAX_HOURS))

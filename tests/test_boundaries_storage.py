@@ -23,8 +23,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from selfheal import datasets, ops, store
+from selfheal import datasets, store
 from selfheal.errors import InvalidVersionError, UnavailableError, ValidationError
+from selfheal.home import Home
 from selfheal.registry import LoadedModel, Registry, atomic_write_json
 from selfheal.schema import BELOW_MIN, WRONG_TYPE, FeatureSchema
 from selfheal.writer import Writer
@@ -45,7 +46,7 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
 
 # -- writer accounting ------------------------------------------------------------------------
 @pytest.fixture
-def small_queue_client(trained_home: ops.Home) -> Iterator[tuple[Any, Any]]:
+def small_queue_client(trained_home: Home) -> Iterator[tuple[Any, Any]]:
     from selfheal.service import Service
     from selfheal.web import create_app
 
@@ -132,13 +133,13 @@ class HeldWriter:
 
 
 @pytest.fixture
-def held(trained_home: ops.Home) -> Iterator[HeldWriter]:
+def held(trained_home: Home) -> Iterator[HeldWriter]:
     h = HeldWriter(trained_home.settings.db_path)
     yield h
     h.stop()
 
 
-def other_model(trained_home: ops.Home) -> LoadedModel:
+def other_model(trained_home: Home) -> LoadedModel:
     """v0002: a real, different classifier (a logistic regression) on the same schema."""
     reg = trained_home.registry
     schema = reg.load("v0001").schema
@@ -149,7 +150,7 @@ def other_model(trained_home: ops.Home) -> LoadedModel:
 
 
 def test_writer_batch_mixing_models_scores_each_job_with_its_own_model(
-    trained_home: ops.Home, held: HeldWriter
+    trained_home: Home, held: HeldWriter
 ) -> None:
     reg = trained_home.registry
     champion, challenger = reg.load("v0001"), other_model(trained_home)
@@ -182,7 +183,7 @@ def test_writer_batch_mixing_models_scores_each_job_with_its_own_model(
 
 
 def test_writer_savepoint_drops_a_failed_write_job_and_commits_the_others(
-    trained_home: ops.Home, held: HeldWriter
+    trained_home: Home, held: HeldWriter
 ) -> None:
     """Job "broken" inserts an event, then fails on the database itself (model_events is
     append-only): none of its rows stay, and the jobs around it in the group commit."""
@@ -289,7 +290,7 @@ def test_atomic_write_fsyncs_the_file_before_the_rename_and_the_folder_after(
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name descriptors")
 def test_promote_fsyncs_the_pointer_before_replacing_it_and_the_folder_after(
-    trained_home: ops.Home, monkeypatch: pytest.MonkeyPatch
+    trained_home: Home, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reg = trained_home.registry
     v2 = register_copy(reg)
@@ -306,7 +307,7 @@ def test_promote_fsyncs_the_pointer_before_replacing_it_and_the_folder_after(
 
 
 # -- version names from every entry point ---------------------------------------------------
-def test_registry_validates_version_names_at_every_entry_point(trained_home: ops.Home) -> None:
+def test_registry_validates_version_names_at_every_entry_point(trained_home: Home) -> None:
     """`../x` is a complete, valid copy of v0001 just outside the registry: any method that
     let the name through to a path would find it and succeed."""
     reg = Registry(trained_home.registry.root)

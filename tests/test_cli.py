@@ -283,7 +283,7 @@ def test_models_compares_every_version_on_the_same_newest_labeled_rows(
     same live F1 as v0001, because it is the same model on the same rows."""
     from selfheal import datasets
     from selfheal.cli import main
-    from selfheal.ops import compare_live
+    from selfheal.home import compare_live
     from selfheal.performance import labeled_metrics
     from selfheal.service import Service
     from tests.conftest import register_copy

@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from selfheal import cli, datasets, ops
+from selfheal import cli, datasets
 from selfheal.cli import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, EXIT_USAGE
+from selfheal.home import Home
 from tests.conftest import PYTHON, ROOT, register_copy, subprocess_env
 
 
@@ -304,7 +305,7 @@ def test_a_logged_bug_is_one_line_that_asks_for_a_report(
     ]
 
 
-def labeled_traffic(home: ops.Home, n: int = 1500) -> None:
+def labeled_traffic(home: Home, n: int = 1500) -> None:
     """Score and label `n` rows through the service, as clients would."""
     from selfheal.service import Service
     from tests.test_loop import send
@@ -318,7 +319,7 @@ def labeled_traffic(home: ops.Home, n: int = 1500) -> None:
 
 
 def test_rejections_exit_3_for_retrain_and_train_challenge_alike(
-    trained_home: ops.Home,
+    trained_home: Home,
     tmp_path: Path,
     capfd: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -345,7 +346,7 @@ def test_rejections_exit_3_for_retrain_and_train_challenge_alike(
 
 
 def test_promoting_a_rejected_version_exits_3(
-    trained_home: ops.Home, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    trained_home: Home, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rejected = register_copy(trained_home.registry, status="rejected")
     monkeypatch.setenv("SELFHEAL_HOME", str(trained_home.settings.home_path))

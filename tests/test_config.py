@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import pytest
 
-from selfheal.config import SETTINGS, Settings, render_env_example
+from selfheal.config import KIND_TYPES, SETTINGS, Settings, render_env_example
 from selfheal.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,3 +71,25 @@ def test_public_view_hides_secrets() -> None:
     s = Settings.load(environ={"SELFHEAL_ADMIN_TOKEN": "hunter2"}, env_file=os.devnull)
     assert s.public()["SELFHEAL_ADMIN_TOKEN"] is True
     assert "hunter2" not in repr(s.public())
+
+
+def test_settings_fields_match_the_declarations() -> None:
+    # The dataclass is written out so that mypy checks setting names; the declarations feed
+    # the docs and `load`. Same names in the same order, the type of each kind, secrets out
+    # of the repr, and every default of its field's type.
+    fields = dataclasses.fields(Settings)
+    assert [f.name for f in fields] == [s.name for s in SETTINGS]
+    for f, s in zip(fields, SETTINGS, strict=True):
+        assert f.type == KIND_TYPES[s.kind].__name__, f"{f.name}: {f.type} for kind {s.kind}"
+        assert f.default is dataclasses.MISSING, f"{f.name}: defaults live in SETTINGS"
+        assert f.repr is not s.secret, f"{f.name}: secrets stay out of the repr"
+        assert type(s.default) is KIND_TYPES[s.kind], f"{s.name}: default {s.default!r}"
+
+
+def test_settings_replace_checks_names_and_keeps_the_rest() -> None:
+    s = Settings.load(environ={}, env_file=os.devnull)
+    t = s.replace(port=9000)
+    assert (t.port, t.host, s.port) == (9000, s.host, 8000)
+    with pytest.raises(ConfigError, match="prot"):
+        s.replace(prot=9000)
+    assert "hunter2" not in repr(s.replace(admin_token="hunter2"))

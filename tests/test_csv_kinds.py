@@ -18,8 +18,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from selfheal import datasets, ops
+from selfheal import datasets
 from selfheal.errors import DataError
+from selfheal.home import Home, train_version
 from selfheal.schema import CATEGORICAL, NUMERIC, FeatureSchema, infer_schema
 from selfheal.values import parse_number
 from tests.conftest import PYTHON, ROOT, subprocess_env
@@ -302,7 +303,7 @@ def test_declared_numeric_with_text_is_refused(tmp_path: Path) -> None:
 
 # -- serving reads values with the same rules ----------------------------------------------
 @pytest.fixture
-def csv_client(tmp_path: Path, trained_home: ops.Home) -> Iterator[Any]:
+def csv_client(tmp_path: Path, trained_home: Home) -> Iterator[Any]:
     """A served model trained (and promoted) on a CSV with incomes written for people."""
     from selfheal.service import Service
     from selfheal.web import create_app
@@ -318,7 +319,7 @@ def csv_client(tmp_path: Path, trained_home: ops.Home) -> Iterator[Any]:
             "outcome": [str(v) for v in y],
         },
     )
-    trained = ops.train_version(trained_home, data=path, target="outcome", promote=True, force=True)
+    trained = train_version(trained_home, data=path, target="outcome", promote=True, force=True)
     assert trained.schema["income"].kind == NUMERIC
     svc = Service(trained_home.settings.replace(model_poll_seconds=0.05))
     svc.start(monitor=False)
@@ -604,23 +605,23 @@ def test_a_retrain_keeps_the_number_format_of_its_champion() -> None:
     assert "trained on values in '€'" in problems[0]["message"]
 
 
-def test_categorical_flag_needs_data(trained_home: ops.Home) -> None:
+def test_categorical_flag_needs_data(trained_home: Home) -> None:
     with pytest.raises(DataError, match="need --data CSV") as err:
-        ops.train_version(trained_home, categorical=["x"])
+        train_version(trained_home, categorical=["x"])
     assert err.value.code == "invalid_arguments"
 
 
 def test_a_partial_schema_for_synthetic_data_infers_the_rest(
-    tmp_path: Path, trained_home: ops.Home
+    tmp_path: Path, trained_home: Home
 ) -> None:
     path = tmp_path / "schema.json"
     path.write_text(json.dumps({"features": {"age": {"type": "numeric", "min": 18}}}))
-    trained = ops.train_version(trained_home, schema_path=path, rows=600)
+    trained = train_version(trained_home, schema_path=path, rows=600)
     assert trained.schema.names == list(datasets.FEATURES)
     assert (trained.schema["age"].min, trained.schema["income"].min) == (18, None)
     path.write_text(json.dumps({"features": {"colour": {"type": "categorical"}}}))
     with pytest.raises(DataError, match=r"\['colour'\] of the schema are not in the synthetic"):
-        ops.train_version(trained_home, schema_path=path, rows=600)
+        train_version(trained_home, schema_path=path, rows=600)
 
 
 def test_messages_give_the_physical_csv_line(tmp_path: Path) -> None:

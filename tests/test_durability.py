@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from selfheal import datasets, db, ops, store
+from selfheal import datasets, db, store
 from selfheal.config import Settings
 from selfheal.errors import ConfigError
+from selfheal.home import Home
 from selfheal.service import Service
 from selfheal.web import create_app
 from tests.conftest import make_settings
@@ -41,7 +42,7 @@ def predict(client: Any, instances: list[dict[str, float]]) -> Any:
 
 
 @pytest.fixture
-def quiet_service(trained_home: ops.Home) -> Iterator[Service]:
+def quiet_service(trained_home: Home) -> Iterator[Service]:
     """A started Service whose writer never checkpoints on idleness, so that a test's own
     checkpoint cannot meet the writer's (SQLite runs one checkpoint at a time), and whose
     monitor never starts a retrain (its thread would read and write meanwhile)."""
@@ -64,7 +65,7 @@ def test_sync_defaults_to_full_and_a_bad_value_names_the_variable(tmp_path: Path
 
 @pytest.mark.parametrize("mode", ["full", "normal"])
 def test_every_connection_reports_the_configured_synchronous_mode(
-    trained_home: ops.Home, mode: str
+    trained_home: Home, mode: str
 ) -> None:
     settings = trained_home.settings.replace(sync=mode, wal_max_mib=2)
     limit = 2 * 1024 * 1024
@@ -75,9 +76,9 @@ def test_every_connection_reports_the_configured_synchronous_mode(
             conn.execute("PRAGMA journal_size_limit").fetchone()[0],
         )
 
-    # The CLI's path: `ops.Home` writes the CLI's rows, `monitor --once`'s cycles and the
+    # The CLI's path: `Home` writes the CLI's rows, `monitor --once`'s cycles and the
     # registry's events on its own connection.
-    home = ops.Home(settings)
+    home = Home(settings)
     try:
         assert pragmas(home.conn) == (SYNCHRONOUS[mode], limit)
     finally:
@@ -143,7 +144,7 @@ def test_truncate_checkpoint_succeeds_while_read_connections_are_idle(
 
 
 def test_writer_checkpoints_keep_the_wal_under_its_bound_while_readers_read(
-    trained_home: ops.Home,
+    trained_home: Home,
 ) -> None:
     bound = 1024 * 1024
     svc = Service(trained_home.settings.replace(wal_max_mib=1))
@@ -197,7 +198,7 @@ def test_writer_checkpoints_keep_the_wal_under_its_bound_while_readers_read(
     assert () in samples(fams["selfheal_wal_bytes"])
 
 
-def test_idle_writer_truncates_the_wal(trained_home: ops.Home) -> None:
+def test_idle_writer_truncates_the_wal(trained_home: Home) -> None:
     svc = Service(trained_home.settings)
     svc.writer.idle_checkpoint_seconds = 0.05
     svc.start(monitor=False)

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from selfheal import datasets, ops
+from selfheal import datasets
+from selfheal.home import Home, train_version
 from selfheal.service import Service
 from selfheal.web import create_app
 from tests.conftest import make_settings
@@ -58,9 +59,9 @@ def _gappy_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
     csv_path = root / "applicants.csv"
     csv_path.write_text("\n".join(lines) + "\n")
-    home = ops.Home(make_settings(root / "home"))
+    home = Home(make_settings(root / "home"))
     try:
-        ops.train_version(
+        train_version(
             home,
             data=csv_path,
             target="defaulted",

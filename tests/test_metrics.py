@@ -1,4 +1,4 @@
-"""selfheal.metrics: our text exposition output, read back with prometheus_client's parser."""
+"""selfheal.prometheus: the service's /metrics text, read back with prometheus_client's parser."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import threading
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from selfheal import metrics as M
+from selfheal import prometheus as M
 
 
 def parse(text: str) -> dict[str, Any]:
@@ -89,7 +90,8 @@ def test_build_registry_exposes_the_contract_and_helpers_feed_it() -> None:
     reg = M.build_registry(
         queue_depth=lambda: depth[0], production=lambda: pointer, audit=lambda: audit
     )
-    assert isinstance(reg, M.Registry)
+    assert isinstance(reg, M.ServiceMetrics)
+    assert isinstance(reg.registry, CollectorRegistry) and reg.registry is not REGISTRY
 
     reg.observe_request("/predict", 200, 0.004)
     reg.observe_request("/predict", 200, 0.2)
@@ -227,260 +229,155 @@ def test_observe_cycle_clears_stale_feature_gauges_and_keeps_them_on_error() -> 
     assert samples(fams["selfheal_dataset_drift"]) == {(): 0.0}
 
 
-def test_gauge_clear_and_remove_drop_label_sets() -> None:
-    reg = M.Registry()
-    g = reg.gauge("x_effect", "effect", ("feature",))
-    g.set(1, feature="a")
-    g.set(2, feature="b")
-    g.remove(feature="a")
-    g.remove(feature="never")
-    assert samples(parse(reg.render())["x_effect"]) == {key(feature="b"): 2.0}
-    g.clear()
-    g.set(3, feature="c")
-    assert samples(parse(reg.render())["x_effect"]) == {key(feature="c"): 3.0}
-    assert g.value(feature="c") == 3.0 and g.value(feature="b") is None
-
-
-# -- histogram -----------------------------------------------------------------------------------
-def test_histogram_cumulative_buckets_inf_sum_and_count() -> None:
-    reg = M.Registry()
-    h = reg.histogram("x_seconds", "latency", [1, 2, 5], ("route",))
-    for v in (0.5, 1.0, 1.5, 3.0, 100.0, -1.0):  # 1.0 lands in le="1.0": bounds are inclusive
-        h.observe(v, route="/a")
-    h.observe(2.0, route="/b")
-    fam = parse(reg.render())["x_seconds"]
+# -- histograms ----------------------------------------------------------------------------------
+def test_request_histogram_cumulative_buckets_inf_sum_and_count() -> None:
+    reg = M.build_registry()
+    # 1.0 lands in le="1.0": bounds are inclusive; a negative or NaN duration counts as 0
+    for v in (0.5, 1.0, 1.5, 3.0, 100.0, -1.0, math.nan):
+        reg.observe_request("/a", 200, v)
+    reg.observe_request("/b", 200, 2.0)
+    fam = parse(reg.render())["selfheal_request_duration_seconds"]
     assert fam.type == "histogram"
-    assert samples(fam, "x_seconds_bucket") == {
-        key(route="/a", le="1.0"): 3,
-        key(route="/a", le="2.0"): 4,
-        key(route="/a", le="5.0"): 5,
-        key(route="/a", le="+Inf"): 6,
-        key(route="/b", le="1.0"): 0,
-        key(route="/b", le="2.0"): 1,
-        key(route="/b", le="5.0"): 1,
-        key(route="/b", le="+Inf"): 1,
+    b = samples(fam, "selfheal_request_duration_seconds_bucket")
+    a_les = ("0.001", "0.5", "1.0", "2.5", "5.0", "+Inf")
+    assert [b[key(route="/a", le=le)] for le in a_les] == [2, 3, 4, 5, 6, 7]
+    assert [b[key(route="/b", le=le)] for le in ("1.0", "2.5", "10.0", "+Inf")] == [0, 1, 1, 1]
+    assert samples(fam, "selfheal_request_duration_seconds_sum") == {
+        key(route="/a"): 106.0,
+        key(route="/b"): 2.0,
     }
-    assert samples(fam, "x_seconds_sum") == {key(route="/a"): 105.0, key(route="/b"): 2.0}
-    assert samples(fam, "x_seconds_count") == {key(route="/a"): 6, key(route="/b"): 1}
-    # per label set: buckets (ascending le, +Inf last), then _sum, then _count
-    names = [s.name for s in fam.samples if s.labels.get("route") == "/a"]
-    assert names == ["x_seconds_bucket"] * 4 + ["x_seconds_sum", "x_seconds_count"]
-    assert [s.labels["le"] for s in fam.samples if s.name == "x_seconds_bucket"][:4] == [
-        "1.0", "2.0", "5.0", "+Inf",
-    ]  # fmt: skip
+    assert samples(fam, "selfheal_request_duration_seconds_count") == {
+        key(route="/a"): 7,
+        key(route="/b"): 1,
+    }
+    # per label set: the buckets (ascending le, +Inf last), then _count and _sum
+    a = [s for s in fam.samples if s.labels.get("route") == "/a"]
+    les = [s.labels["le"] for s in a if s.name.endswith("_bucket")]
+    assert les == [*(str(float(x)) for x in M.REQUEST_BUCKETS), "+Inf"]
+    assert {s.name for s in a[len(les) :]} == {
+        "selfheal_request_duration_seconds_sum",
+        "selfheal_request_duration_seconds_count",
+    }
 
-    h.observe(math.inf, route="/b")
-    fam = parse(reg.render())["x_seconds"]
-    assert samples(fam, "x_seconds_bucket")[key(route="/b", le="+Inf")] == 2
-    assert samples(fam, "x_seconds_sum")[key(route="/b")] == math.inf
-
-
-@pytest.mark.parametrize("buckets", [[], [2, 1], [1, 1], [1, math.nan], [math.inf], [-math.inf, 1]])
-def test_histogram_rejects_bad_buckets(buckets: list[float]) -> None:
-    with pytest.raises(ValueError, match="x_h"):
-        M.Histogram("x_h", "h", buckets)
-
-
-def test_histogram_explicit_inf_bucket_is_not_doubled_and_nan_is_rejected() -> None:
-    h = M.Histogram("x_h", "h", [1, math.inf])
-    assert h.buckets == (1.0,)
-    with pytest.raises(ValueError, match="x_h.*NaN"):
-        h.observe(math.nan)
-    with pytest.raises(ValueError, match="x_h.*reserved"):
-        M.Histogram("x_h", "h", [1], ("le",))
+    reg.observe_request("/b", 200, math.inf)
+    fam = parse(reg.render())["selfheal_request_duration_seconds"]
+    assert samples(fam, "selfheal_request_duration_seconds_bucket")[key(route="/b", le="+Inf")] == 2
+    assert samples(fam, "selfheal_request_duration_seconds_sum")[key(route="/b")] == math.inf
 
 
 # -- format details ------------------------------------------------------------------------------
-def test_hostile_label_value_and_help_round_trip_through_the_real_parser() -> None:
+def test_hostile_feature_name_round_trips_through_the_real_parser() -> None:
+    """Feature names come from the operator's CSV, so they reach label values as they are."""
     hostile = 'a"b\\c\nd\\"\\n}{,=" end'
-    help_text = 'line one\\ with backslash\nline two "quoted"'
-    reg = M.Registry()
-    reg.gauge("x_g", help_text, ("feature",)).set(1.5, feature=hostile)
-    reg.counter("x_c", help_text, ("who",)).inc(who=hostile)
+    reg = M.build_registry()
+    reg.observe_cycle(cycle(features=[{"feature": hostile, "effect_size": 1.5, "drifted": 1}]))
     text = reg.render()
     assert text.endswith("\n")
-    assert "\n" not in text.split("# HELP x_g ", 1)[1].split("# TYPE", 1)[0].rstrip("\n")
     fams = parse(text)
-    assert fams["x_g"].documentation == help_text
-    assert samples(fams["x_g"]) == {key(feature=hostile): 1.5}
-    assert fams["x_c"].documentation == help_text
-    assert samples(fams["x_c"]) == {key(who=hostile): 1.0}
-    assert M.escape_label_value('\\"\n') == '\\\\\\"\\n'
-    assert M.escape_help('\\"\n') == '\\\\"\\n'
+    assert samples(fams["selfheal_feature_effect_size"]) == {
+        key(feature=hostile, effect="unknown"): 1.5
+    }
+    assert samples(fams["selfheal_feature_drifted"]) == {key(feature=hostile): 1.0}
 
 
 def test_nan_and_infinite_gauge_values() -> None:
-    reg = M.Registry()
-    g = reg.gauge("x_v", "values", ("kind",))
-    g.set(math.nan, kind="nan")
-    g.set(math.inf, kind="pos")
-    g.set(-math.inf, kind="neg")
-    g.set(0.1, kind="plain")
+    reg = M.build_registry()
+    features = [
+        {"feature": name, "effect_name": "e", "effect_size": value}
+        for name, value in (
+            ("nan", math.nan),
+            ("pos", math.inf),
+            ("neg", -math.inf),
+            ("plain", 0.1),
+        )
+    ]
+    reg.observe_cycle(cycle(features=features))
     text = reg.render()
-    assert 'x_v{kind="nan"} NaN\n' in text
-    assert 'x_v{kind="pos"} +Inf\n' in text
-    assert 'x_v{kind="neg"} -Inf\n' in text
-    got = samples(parse(text)["x_v"])
-    assert math.isnan(got[key(kind="nan")])
-    assert got[key(kind="pos")] == math.inf
-    assert got[key(kind="neg")] == -math.inf
-    assert got[key(kind="plain")] == 0.1
-    assert [M.format_value(v) for v in (1, 2.5, 1e-9, True)] == ["1", "2.5", "1e-09", "1.0"]
+    assert 'selfheal_feature_effect_size{effect="e",feature="nan"} NaN\n' in text
+    assert 'selfheal_feature_effect_size{effect="e",feature="pos"} +Inf\n' in text
+    assert 'selfheal_feature_effect_size{effect="e",feature="neg"} -Inf\n' in text
+    got = samples(parse(text)["selfheal_feature_effect_size"])
+    assert math.isnan(got[key(feature="nan", effect="e")])
+    assert got[key(feature="pos", effect="e")] == math.inf
+    assert got[key(feature="neg", effect="e")] == -math.inf
+    assert got[key(feature="plain", effect="e")] == 0.1
 
 
-def test_counter_total_suffix_and_help_type_lines() -> None:
-    reg = M.Registry()
-    a = reg.counter("x_requests", "plain name")
-    b = reg.counter("x_errors_total", "already suffixed")
-    a.inc()
-    a.inc(2.5)
-    b.inc(0)
+def test_counter_total_suffix_help_type_lines_and_no_created_series() -> None:
+    reg = M.build_registry()
+    reg.observe_predictions("v0001", 3)
     text = reg.render()
     assert text.splitlines()[:3] == [
-        "# HELP x_requests_total plain name",
-        "# TYPE x_requests_total counter",
-        "x_requests_total 3.5",
+        "# HELP selfheal_predictions_total Predictions answered, by model version and outcome "
+        "(ok | invalid | error).",
+        "# TYPE selfheal_predictions_total counter",
+        'selfheal_predictions_total{model_version="v0001",outcome="ok"} 3.0',
     ]
-    assert "x_errors_total 0.0" in text and "x_errors_total_total" not in text
+    assert "# TYPE selfheal_retrains_total counter" in text
+    assert "_total_total" not in text and "_created" not in text
     fams = parse(text)
-    assert fams["x_requests"].type == "counter" and fams["x_errors"].type == "counter"
-    assert reg.get("x_requests") is a and reg.get("x_requests_total") is a
-    with pytest.raises(ValueError, match="x_requests_total.*only go up"):
-        a.inc(-1)
-    with pytest.raises(ValueError, match="x_requests_total"):
-        a.inc(math.nan)
-    assert M.Registry().render() == ""
+    assert fams["selfheal_predictions"].type == "counter"
 
 
-# -- collectors ----------------------------------------------------------------------------------
-def test_collectors_run_at_render_time_and_a_broken_one_is_left_out(
+# -- read at scrape time -------------------------------------------------------------------------
+def test_live_objects_are_read_at_render_time_and_a_broken_one_is_left_out(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    reg = M.Registry()
-    info = reg.gauge("x_info", "info", ("version",))
-    reg.gauge("x_depth", "depth")
     calls = [0]
 
-    def good() -> list[M.Collected]:
+    def depth() -> float | None:
         calls[0] += 1
-        return [("x_info", {"version": f"v{calls[0]}"}, 1), ("x_depth", {}, calls[0] * 10)]
+        return None if calls[0] == 2 else calls[0] * 10
 
-    def broken() -> list[M.Collected]:
+    def broken() -> Any:
         raise RuntimeError("live object gone")
 
-    def wrong_labels() -> list[M.Collected]:
-        return [("x_depth", {"extra": "1"}, 1.0)]
-
-    def unknown() -> list[M.Collected]:
-        return [("x_nope", {}, 1.0)]
-
-    for fn in (good, broken, wrong_labels, unknown):
-        reg.add_collector(fn)
+    reg = M.build_registry(queue_depth=depth, production=broken, audit=broken)
     assert calls[0] == 0  # nothing runs before a render
-    with caplog.at_level(logging.ERROR, logger="selfheal.metrics"):
+    with caplog.at_level(logging.ERROR, logger="selfheal.prometheus"):
         first = parse(reg.render())
         second = parse(reg.render())
-    assert samples(first["x_info"]) == {key(version="v1"): 1.0}
-    assert samples(second["x_info"]) == {key(version="v2"): 1.0}
-    assert samples(second["x_depth"]) == {(): 20.0}
-    assert "x_nope" not in second
-    assert len(caplog.records) == 6  # 3 broken collectors x 2 renders
+    assert samples(first["selfheal_writer_queue_depth"]) == {(): 10.0}
+    assert samples(second["selfheal_writer_queue_depth"]) == {}  # None: no sample
+    for fams in (first, second):
+        assert set(fams) == set(CONTRACT)
+        for name in ("model_info", "model_promoted_timestamp_seconds", "retrains", "rollbacks"):
+            assert samples(fams[f"selfheal_{name}"]) == {}
+    assert len(caplog.records) == 4  # 2 broken live objects x 2 renders
     errors = " ".join(str(r.exc_info[1]) for r in caplog.records if r.exc_info)
-    assert "live object gone" in errors and "x_nope" in errors and "x_depth" in errors
-
-    # a collector sample replaces a set value with the same labels
-    info.set(5, version="v3")
-    info.set(7, version="static")
-    fams = parse(reg.render())
-    assert samples(fams["x_info"]) == {key(version="v3"): 1.0, key(version="static"): 7.0}
+    assert "live object gone" in errors
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "selfheal_model_info" in messages and "selfheal_retrains_total" in messages
 
 
-def test_gauge_fn_is_read_at_render_time() -> None:
-    value: list[float | None] = [1.0]
-    reg = M.Registry()
-    g = reg.gauge("x_live", "live", fn=lambda: value[0])
-    assert samples(parse(reg.render())["x_live"]) == {(): 1.0}
-    value[0] = 42
-    assert samples(parse(reg.render())["x_live"]) == {(): 42.0}
-    value[0] = None
-    assert samples(parse(reg.render())["x_live"]) == {}
-    with pytest.raises(ValueError, match="x_live"):
-        g.set(3)
-    with pytest.raises(ValueError, match="x_labelled"):
-        M.Gauge("x_labelled", "h", ("a",), fn=lambda: 1.0)
-
-
-def test_gauge_fn_that_raises_leaves_only_its_family_empty(
+def test_storage_gauge_that_raises_leaves_only_its_family_empty(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     def boom() -> float:
         raise RuntimeError("gone")
 
-    reg = M.Registry()
-    reg.gauge("x_bad", "bad", fn=boom)
-    reg.gauge("x_ok", "ok").set(1)
-    with caplog.at_level(logging.ERROR, logger="selfheal.metrics"):
+    reg = M.build_registry()
+    M.add_storage_metrics(
+        reg, wal_bytes=boom, wal_high_water=lambda: 8192, checkpoints=lambda: {("idle", "ok"): 2}
+    )
+    with caplog.at_level(logging.ERROR, logger="selfheal.prometheus"):
         fams = parse(reg.render())
-    assert samples(fams["x_bad"]) == {} and samples(fams["x_ok"]) == {(): 1.0}
-    assert any("x_bad" in r.getMessage() for r in caplog.records)
+    assert samples(fams["selfheal_wal_bytes"]) == {}
+    assert samples(fams["selfheal_wal_high_water_bytes"]) == {(): 8192.0}
+    assert samples(fams["selfheal_wal_checkpoints"]) == {key(reason="idle", result="ok"): 2.0}
+    assert any("selfheal_wal_bytes" in r.getMessage() for r in caplog.records)
 
 
-# -- validation ----------------------------------------------------------------------------------
-def test_wrong_label_sets_raise_naming_the_metric() -> None:
-    reg = M.Registry()
-    c = reg.counter("x_c", "c", ("route", "status"))
-    g = reg.gauge("x_g", "g")
-    h = reg.histogram("x_h", "h", [1], ("route",))
-    with pytest.raises(ValueError, match=r"x_c_total: expected labels \['route', 'status'\]"):
-        c.inc(route="/a")
-    with pytest.raises(ValueError, match="x_c_total"):
-        c.inc(route="/a", status="200", extra="1")
-    with pytest.raises(ValueError, match="x_c_total"):
-        c.inc(route="/a", statuz="200")
-    with pytest.raises(ValueError, match="x_g"):
-        g.set(1, feature="a")
-    with pytest.raises(ValueError, match="x_h"):
-        h.observe(1)
-    assert samples(parse(reg.render())["x_c"]) == {}
-
-
-@pytest.mark.parametrize("labelnames", [("1a",), ("a-b",), ("",), ("__x",), ("a", "a"), ("é",)])
-def test_invalid_label_names_are_rejected(labelnames: tuple[str, ...]) -> None:
-    with pytest.raises(ValueError, match="x_m"):
-        M.Gauge("x_m", "m", labelnames)
-
-
-@pytest.mark.parametrize("name", ["", "1x", "x-y", "x y", "é"])
-def test_invalid_metric_names_are_rejected(name: str) -> None:
-    with pytest.raises(ValueError, match="invalid metric name"):
-        M.Gauge(name, "m")
-
-
-def test_name_clashes_are_rejected_at_registration() -> None:
-    reg = M.Registry()
-    reg.histogram("x_h", "h", [1])
-    reg.counter("x_c", "c")
-    for make in (
-        lambda: reg.gauge("x_h", "again"),
-        lambda: reg.gauge("x_h_count", "clashes with the histogram's _count"),
-        lambda: reg.gauge("x_c_total", "clashes with the counter's samples"),
-        lambda: reg.counter("x_c_total", "same counter"),
-        lambda: reg.gauge("x_c", "the parser's name for the counter family"),
-        lambda: reg.counter("x_h_count", "a counter over the histogram's _count"),
-    ):
-        with pytest.raises(ValueError, match="already registered"):
-            make()
-    with pytest.raises(KeyError):
-        reg.get("x_missing")
+def test_a_family_name_is_registered_once() -> None:
+    reg = M.build_registry()
+    M.add_storage_metrics(reg, wal_bytes=int, wal_high_water=int, checkpoints=dict)
+    with pytest.raises(ValueError, match="selfheal_wal_bytes"):
+        M.add_storage_metrics(reg, wal_bytes=int, wal_high_water=int, checkpoints=dict)
 
 
 # -- threads -------------------------------------------------------------------------------------
 def test_concurrent_updates_give_exact_totals_and_consistent_snapshots() -> None:
-    reg = M.Registry()
-    c = reg.counter("x_hits", "hits", ("worker",))
-    total = reg.counter("x_all", "all")
-    g = reg.gauge("x_g", "g")
-    h = reg.histogram("x_h", "h", [0.5, 1, 2], ("route",))
+    reg = M.build_registry()
     n_threads, n = 8, 1000
     start = threading.Barrier(n_threads + 1)
     done = threading.Event()
@@ -489,10 +386,9 @@ def test_concurrent_updates_give_exact_totals_and_consistent_snapshots() -> None
     def work(i: int) -> None:
         start.wait()
         for _ in range(n):
-            c.inc(worker=str(i % 2))
-            total.inc()
-            g.inc()
-            h.observe(1.0, route="/r")
+            reg.observe_predictions(str(i % 2), 1)
+            reg.observe_request("/r", 200, 1.0)
+            reg.observe_batch(1, 0.001)
 
     def scrape() -> None:
         start.wait()
@@ -509,19 +405,26 @@ def test_concurrent_updates_give_exact_totals_and_consistent_snapshots() -> None
     scraper.join()
 
     fams = parse(reg.render())
-    assert samples(fams["x_hits"]) == {key(worker="0"): 4000.0, key(worker="1"): 4000.0}
-    assert samples(fams["x_all"]) == {(): 8000.0}
-    assert samples(fams["x_g"]) == {(): 8000.0}
-    assert samples(fams["x_h"], "x_h_count") == {key(route="/r"): 8000}
-    assert samples(fams["x_h"], "x_h_sum") == {key(route="/r"): 8000.0}
-    # every histogram snapshot taken mid-flight is self-consistent
+    assert samples(fams["selfheal_predictions"]) == {
+        key(model_version="0", outcome="ok"): 4000.0,
+        key(model_version="1", outcome="ok"): 4000.0,
+    }
+    assert samples(fams["selfheal_http_requests"]) == {key(route="/r", status="200"): 8000.0}
+    assert samples(fams["selfheal_batch_size"], "selfheal_batch_size_count") == {(): 8000}
+    h = fams["selfheal_request_duration_seconds"]
+    assert samples(h, "selfheal_request_duration_seconds_count") == {key(route="/r"): 8000}
+    assert samples(h, "selfheal_request_duration_seconds_sum") == {key(route="/r"): 8000.0}
+    # every histogram snapshot taken mid-flight has its buckets and count in step; its sum is
+    # read after them (prometheus_client takes no snapshot across the two), so it may include
+    # observations made during the scrape, never fewer than the count
     for text in [*snapshots[:: max(1, len(snapshots) // 50)], *snapshots[-1:]]:
-        hs = parse(text)["x_h"]
-        count = samples(hs, "x_h_count").get(key(route="/r"), 0)
-        b = samples(hs, "x_h_bucket")
+        hs = parse(text)["selfheal_request_duration_seconds"]
+        count = samples(hs, "selfheal_request_duration_seconds_count").get(key(route="/r"), 0)
+        b = samples(hs, "selfheal_request_duration_seconds_bucket")
         if count:
             assert b[key(route="/r", le="+Inf")] == b[key(route="/r", le="1.0")] == count
-            assert samples(hs, "x_h_sum")[key(route="/r")] == float(count)
+            total = samples(hs, "selfheal_request_duration_seconds_sum")[key(route="/r")]
+            assert count <= total <= n_threads * n
 
 
 def test_retrains_promotions_and_rollbacks_count_every_process(trained_home: Any) -> None:

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from selfheal import ops
 from selfheal.errors import IntegrityError, NotFoundError, RegistryError
+from selfheal.home import Home
 from selfheal.registry import Registry, check_version_name
 
 
-def _register_copy(home: ops.Home, **kw: object) -> str:
+def _register_copy(home: Home, **kw: object) -> str:
     """A new version reusing v0001's artifacts (fast: no training)."""
     reg = home.registry
     model = reg.load("v0001")
@@ -32,7 +32,7 @@ def _register_copy(home: ops.Home, **kw: object) -> str:
     return reg.register(**args)  # type: ignore[arg-type]
 
 
-def test_bootstrap_registers_and_promotes_v0001(trained_home: ops.Home) -> None:
+def test_bootstrap_registers_and_promotes_v0001(trained_home: Home) -> None:
     reg = trained_home.registry
     assert reg.production() == "v0001"
     meta = reg.meta("v0001")
@@ -45,13 +45,13 @@ def test_bootstrap_registers_and_promotes_v0001(trained_home: ops.Home) -> None:
     assert len(frame) == 3000 and "default" in frame.columns and len(scores) == 600
 
 
-def test_versions_are_write_once(trained_home: ops.Home) -> None:
+def test_versions_are_write_once(trained_home: Home) -> None:
     path = trained_home.registry.path("v0001") / "model.joblib"
     assert not os.access(path, os.W_OK) or os.geteuid() == 0  # root ignores mode bits
     assert oct(path.stat().st_mode & 0o777) == "0o444"
 
 
-def test_concurrent_registrations_get_unique_versions(trained_home: ops.Home) -> None:
+def test_concurrent_registrations_get_unique_versions(trained_home: Home) -> None:
     results: list[str] = []
     errors: list[BaseException] = []
 
@@ -71,7 +71,7 @@ def test_concurrent_registrations_get_unique_versions(trained_home: ops.Home) ->
     assert not [p for p in trained_home.registry.root.iterdir() if p.name.startswith(".staging")]
 
 
-def test_concurrent_registrations_across_registry_objects(trained_home: ops.Home) -> None:
+def test_concurrent_registrations_across_registry_objects(trained_home: Home) -> None:
     # Two Registry objects on one root stand in for two processes: only flock protects them.
     other = Registry(trained_home.registry.root)
     a = _register_copy(trained_home)
@@ -88,7 +88,7 @@ def test_concurrent_registrations_across_registry_objects(trained_home: ops.Home
     assert {a, b} == {"v0002", "v0003"}
 
 
-def test_promote_and_rollback_keep_history_and_audit(trained_home: ops.Home) -> None:
+def test_promote_and_rollback_keep_history_and_audit(trained_home: Home) -> None:
     reg = trained_home.registry
     v2 = _register_copy(trained_home)
     v3 = _register_copy(trained_home)
@@ -112,7 +112,7 @@ def test_promote_and_rollback_keep_history_and_audit(trained_home: ops.Home) -> 
     assert ("rolled_back", "v0001", v2) in events
 
 
-def test_rollback_to_a_named_version(trained_home: ops.Home) -> None:
+def test_rollback_to_a_named_version(trained_home: Home) -> None:
     reg = trained_home.registry
     v2 = _register_copy(trained_home)
     reg.promote(v2, actor="test")
@@ -121,7 +121,7 @@ def test_rollback_to_a_named_version(trained_home: ops.Home) -> None:
         reg.rollback(to="v0001", actor="test")
 
 
-def test_pointer_is_replaced_atomically(trained_home: ops.Home) -> None:
+def test_pointer_is_replaced_atomically(trained_home: Home) -> None:
     reg = trained_home.registry
     v2 = _register_copy(trained_home)
     before = reg.pointer_path.stat().st_ino
@@ -131,7 +131,7 @@ def test_pointer_is_replaced_atomically(trained_home: ops.Home) -> None:
     assert not list(reg.root.glob(".production.json.*"))
 
 
-def test_rejected_version_needs_force(trained_home: ops.Home) -> None:
+def test_rejected_version_needs_force(trained_home: Home) -> None:
     reg = trained_home.registry
     v2 = _register_copy(trained_home, status="rejected", reason="gates failed")
     assert {r["version"]: r["status"] for r in reg.list()}[v2] == "rejected"
@@ -140,7 +140,7 @@ def test_rejected_version_needs_force(trained_home: ops.Home) -> None:
     assert reg.promote(v2, actor="test", force=True)["version"] == v2
 
 
-def test_tampered_artifact_is_refused(trained_home: ops.Home) -> None:
+def test_tampered_artifact_is_refused(trained_home: Home) -> None:
     reg = Registry(trained_home.registry.root)  # fresh cache
     path = reg.root / "v0001" / "model.joblib"
     path.chmod(0o644)
@@ -150,7 +150,7 @@ def test_tampered_artifact_is_refused(trained_home: ops.Home) -> None:
         reg.load("v0001")
 
 
-def test_library_version_mismatch_is_refused(trained_home: ops.Home) -> None:
+def test_library_version_mismatch_is_refused(trained_home: Home) -> None:
     reg = Registry(trained_home.registry.root)
     meta_path = reg.root / "v0001" / "meta.json"
     meta = json.loads(meta_path.read_text())
@@ -165,19 +165,19 @@ def test_library_version_mismatch_is_refused(trained_home: ops.Home) -> None:
 @pytest.mark.parametrize(
     "name", ["../x", "v1", "v0001/../../etc", "", "V0001", "v0001 ", "/tmp/v0001"]
 )
-def test_version_names_from_outside_are_never_paths(name: str, trained_home: ops.Home) -> None:
+def test_version_names_from_outside_are_never_paths(name: str, trained_home: Home) -> None:
     with pytest.raises(RegistryError, match="invalid version name"):
         check_version_name(name)
     with pytest.raises(RegistryError):
         trained_home.registry.promote(name, actor="test")
 
 
-def test_unknown_version_is_not_found(trained_home: ops.Home) -> None:
+def test_unknown_version_is_not_found(trained_home: Home) -> None:
     with pytest.raises(NotFoundError, match="v0099 does not exist"):
         trained_home.registry.load("v0099")
 
 
-def test_loaded_model_scores_deterministically(trained_home: ops.Home) -> None:
+def test_loaded_model_scores_deterministically(trained_home: Home) -> None:
     m = trained_home.registry.load("v0001")
     X = m.schema.to_matrix([(30.0, 40_000.0, 600.0, 2.0), (60.0, 90_000.0, 800.0, 20.0)])
     p = m.predict_proba(X)

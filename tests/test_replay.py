@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from selfheal import cli, datasets, db, ops, store
+from selfheal import cli, datasets, db, store
 from selfheal.config import Settings
 from selfheal.errors import DataError
+from selfheal.home import Home
 from selfheal.registry import Registry
 from selfheal.replay import DEFAULT_START, ReplayResult, replay
 from tests.conftest import PYTHON, ROOT, make_settings, subprocess_env
@@ -173,7 +174,7 @@ def test_to_dict_is_json_without_nan(replayed: tuple[ReplayResult, Settings]) ->
 
 def test_replay_refuses_a_home_in_use(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "home")
-    ops.Home(settings).close()  # a migrated database
+    Home(settings).close()  # a migrated database
     with pytest.raises(DataError, match="already holds a selfheal database"):
         replay(datasets.generate(500, seed=1), "default", settings=settings, train_rows=300)
 

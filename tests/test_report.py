@@ -752,3 +752,20 @@ def test_dashboard_events_table_is_compact() -> None:
     assert "<th>time</th><th>event</th><th>version</th><th>actor</th><th>reason</th>" in part
     assert '<td class="nw"><time datetime="2026-11-26T11:00:00.123456Z"' in part
     assert 'v0001 <small class="muted">was v0004</small>' in part
+
+
+def test_replay_page_escapes_its_source_and_draws_the_auc_chart() -> None:
+    data = {
+        "source": HOSTILE,
+        "summary": {"rows": 2000, "train_rows": 500, "served_auc": 0.8123, "seconds": 1.25},
+        "params": {"segment": 250},
+        "curve": [{"row": 500 + 100 * i, "served_auc": 0.8, "frozen_auc": 0.7} for i in range(5)],
+        "segments": [{"start_row": 500, "end_row": 749, "n": 250, "versions": [HOSTILE]}],
+        "events": [{"row": 700, "kind": "promoted", "version": "v0002", "detail": HOSTILE}],
+    }
+    text = report.render_replay(data)
+    page = check_page(text)
+    assert HOSTILE not in text and html.escape(f"Replay of {HOSTILE}", quote=True) in text
+    assert [c.get("data-chart") for c in page.charts()] == ["replay_auc"]
+    assert "rows: <b>2000 (500 to train)</b>" in text and "wall time: <b>1.2 s</b>" in text
+    assert "<td>500&ndash;749</td>" in text and '<p class="muted">none</p>' in text

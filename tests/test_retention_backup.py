@@ -63,9 +63,9 @@ def test_prune_deletes_old_rows_with_their_labels_and_shadows(tmp_path: Path) ->
 
 
 def test_monitor_applies_retention_each_cycle(trained_home: object) -> None:
-    from selfheal import ops
+    from selfheal.home import Home
 
-    assert isinstance(trained_home, ops.Home)
+    assert isinstance(trained_home, Home)
     home = trained_home
     with db.transaction(home.conn):
         store.insert_predictions(home.conn, [_row("ancient", iso(utcnow() - timedelta(days=9)))])

@@ -569,7 +569,7 @@ def csv_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A real server whose v0001 was trained on `churn_csv`, with hard bounds on
     tenure_months (0 to 120) and closed region levels that include one never seen
     ("central"); the monitor window is the newest 500 rows."""
-    from selfheal import ops
+    from selfheal.home import Home, train_version
 
     root = tmp_path_factory.mktemp("csvmodel")
     schema = root / "schema.json"
@@ -587,9 +587,9 @@ def csv_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             }
         )
     )
-    home = ops.Home(make_settings(root / "home"))
+    home = Home(make_settings(root / "home"))
     try:
-        ops.train_version(
+        train_version(
             home,
             data=churn_csv(root / "churn.csv"),
             target="churned",

@@ -1,7 +1,8 @@
 """Mutation testing of the decision modules with mutmut (`make mutation`, issue 16).
 
 Each module is mutated in its own copy of the tree under build/mutation/<module>/, with a
-`[mutmut]` section that mutates only that module and runs only its matching test files (mutmut
+`[mutmut]` section that mutates only that module (selfheal/<module>.py, or every file of the
+package selfheal/<module>/ but its __init__.py) and runs only its matching test files (mutmut
 then runs, for each mutant, the tests that reach the mutated function). The work tree is never
 touched. The score of a module is
 
@@ -31,9 +32,14 @@ WORK = ROOT / "build" / "mutation"
 EQUIVALENTS = ROOT / "tools" / "mutation_equivalents.txt"
 GOAL = 0.90
 
-# module -> the test files that judge it
+# module (selfheal/<module>.py or the package selfheal/<module>/) -> the test files that judge it
 MODULES: dict[str, list[str]] = {
     "gates": ["tests/test_gates.py", "tests/test_boundaries_verdicts.py"],
+    "binary_metrics": [
+        "tests/test_binary_metrics.py",
+        "tests/test_gates.py",
+        "tests/test_performance.py",
+    ],
     "drift": ["tests/test_drift.py", "tests/test_boundaries_verdicts.py"],
     "stats": ["tests/test_stats.py"],
     "policy": ["tests/test_policy.py", "tests/test_boundaries_verdicts.py"],
@@ -60,6 +66,18 @@ def equivalents() -> dict[str, str]:
     return out
 
 
+def sources(module: str) -> list[str]:
+    """The files mutated for `module`: the module, or each file of the package of that name."""
+    package = ROOT / "selfheal" / module
+    if package.is_dir():
+        return sorted(
+            f"selfheal/{module}/{path.name}"
+            for path in package.glob("*.py")
+            if path.name != "__init__.py"
+        )
+    return [f"selfheal/{module}.py"]
+
+
 def prepare(module: str, tests: list[str]) -> Path:
     where = WORK / module
     shutil.rmtree(where, ignore_errors=True)
@@ -69,10 +87,11 @@ def prepare(module: str, tests: list[str]) -> Path:
         shutil.copytree(ROOT / folder, where / folder, ignore=ignore)
     shutil.copy2(ROOT / "pyproject.toml", where / "pyproject.toml")
     selection = "".join(f"\n    {t}" for t in tests)
+    mutated = "".join(f"\n    {path}" for path in sources(module))
     config = (ROOT / "setup.cfg").read_text(encoding="utf-8")
     config += (
         "\n[mutmut]\nsource_paths = selfheal\n"
-        f"only_mutate = selfheal/{module}.py\n"
+        f"only_mutate ={mutated}\n"
         f"pytest_add_cli_args_test_selection ={selection}\n"
         "also_copy = migrations\n"
         "use_git_change_detection = false\n"
@@ -93,10 +112,13 @@ def run(module: str, jobs: int, accepted: dict[str, str]) -> dict[str, object]:
             stderr=subprocess.STDOUT,
             env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"},
         )
-    meta = where / "mutants" / "selfheal" / f"{module}.py.meta"
-    if code != 0 or not meta.is_file():
+    metas = [where / "mutants" / f"{path}.meta" for path in sources(module)]
+    if code != 0 or not any(meta.is_file() for meta in metas):
         raise SystemExit(f"mutmut failed on {module} (exit {code}); see {log}")
-    by_key: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+    by_key: dict[str, int | None] = {}
+    for meta in metas:
+        if meta.is_file():  # a file without a function to mutate has no meta
+            by_key.update(json.loads(meta.read_text())["exit_code_by_key"])
     survivors = sorted(k for k, v in by_key.items() if v in SURVIVED)
     counts = Counter(
         "killed"

@@ -8,8 +8,8 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from selfheal import ops
 from selfheal.errors import InvalidVersionError, ValidationError
+from selfheal.home import check_feature_change, end_probation_by_hand, version_names
 from selfheal.openapi import MAX_REASON_CHARS
 from selfheal.web.common import (
     _VERSION,
@@ -129,9 +129,9 @@ def promote() -> Response:
                 {"field": "version", "problem": "missing", "message": "'version' is required"}
             ],
         )
-    changed = ops.check_feature_change(
+    changed = check_feature_change(
         service.registry,
-        ops.version_names(service.registry, data["version"]),
+        version_names(service.registry, data["version"]),
         force=data.get("force") is True,
         what=data["version"],
     )
@@ -159,7 +159,7 @@ def production_changed(ptr: dict[str, Any], event: str) -> Response:
     """After a promotion or rollback by hand: end an active probation, swap the model
     at once, answer with the new pointer."""
     service = current_service()
-    ops.end_probation_by_hand(
+    end_probation_by_hand(
         service.registry, service.writer.write, service.read_conn(), event=event, actor="api"
     )
     service.models.refresh(force=True)

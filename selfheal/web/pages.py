@@ -6,8 +6,8 @@ import time
 
 from flask import Blueprint, Response
 
-from selfheal import metrics as metrics_module
 from selfheal import overview
+from selfheal import prometheus as metrics_module
 from selfheal.errors import NotFoundError
 from selfheal.web.common import current_service, ok
 

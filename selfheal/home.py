@@ -1,8 +1,11 @@
-"""Operations shared by the CLI and the API: bootstrap, train, promote, rollback, status.
+"""The CLI's handle on a state root, and the operations the CLI and the API share: train,
+promote, rollback, status.
 
 `Home` binds one state root (SELFHEAL_HOME): its database and its registry. Registry events
 are recorded through `record_event`, which outside the server writes on the Home's own
-connection; the server passes its writer instead so that it stays the only writer.
+connection; replay passes its own to stamp them with its clock. A `Home` is a context
+manager that closes its connection. The server does not use one: it builds its loop with
+`selfheal.loop` and its first model with `selfheal.bootstrap`, as `Home` does.
 """
 
 from __future__ import annotations
@@ -11,14 +14,25 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from selfheal import datasets, db, store
+from selfheal.bootstrap import (
+    event_recorder,
+    first_model,
+    open_database,
+    register_trained,
+    synthetic_data,
+)
 from selfheal.config import Settings
 from selfheal.errors import cli
+from selfheal.healer import Healer
+from selfheal.loop import build_loop, open_registry
+from selfheal.monitor import Monitor
 from selfheal.registry import Registry
 from selfheal.schema import FeatureSchema, infer_schema
 from selfheal.training import train
@@ -29,47 +43,35 @@ class Home:
         self, settings: Settings, record_event: Callable[[dict[str, Any]], None] | None = None
     ) -> None:
         self.settings = settings
-        try:
-            settings.home_path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:  # a file in the way, a read-only disk: a setting to fix
-            from selfheal.errors import ConfigError
+        self.conn: sqlite3.Connection = open_database(settings)  # migrates
+        self.registry = open_registry(settings, record_event or event_recorder(self.conn))
 
-            raise ConfigError(
-                f"home {settings.home_path} cannot be used as a folder: "
-                f"{exc.strerror or exc}; point SELFHEAL_HOME (replay: --home) at a folder "
-                "you can write to",
-                code="invalid_setting",
-            ) from None
-        self.conn: sqlite3.Connection = db.open_db(
-            settings.db_path, sync=settings.sync, wal_limit=settings.wal_max_bytes
-        )
-        self.registry = Registry(settings.registry_path, record_event or self._record_event)
+    def __enter__(self) -> Home:
+        return self
 
-    def _record_event(self, event: dict[str, Any]) -> None:
-        with db.transaction(self.conn):
-            store.insert_event(self.conn, event)
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
     def write(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run `fn` in one transaction on this Home's connection (outside the server)."""
         with db.transaction(self.conn):
             return fn(self.conn)
 
-    def loop(self, *, background: bool = False) -> tuple[Any, Any]:
+    def loop(self, *, background: bool = False) -> tuple[Healer, Monitor]:
         """A healer and monitor bound to this Home (the CLI's `monitor` and `retrain`)."""
-        from selfheal.healer import Healer
-        from selfheal.monitor import Monitor
-
-        healer = Healer(self.settings, self.registry, read_conn=lambda: self.conn, write=self.write)
-        monitor = Monitor(
+        loop = build_loop(
             self.settings,
             self.registry,
-            healer,
             read_conn=lambda: self.conn,
             write=self.write,
             background_retrain=background,
-            reports_dir=self.settings.reports_path,
         )
-        return healer, monitor
+        return loop.healer, loop.monitor
 
     def close(self) -> None:
         self.conn.close()
@@ -119,22 +121,9 @@ def train_version(
                 "--target, --positive and --categorical need --data CSV",
                 code="invalid_arguments",
             )
-        frame = datasets.generate(s.bootstrap_rows if rows is None else rows, seed=seed)
-        y = frame.pop(datasets.TARGET).to_numpy()
-        declared = declared or datasets.CREDIT_SCHEMA
-        unknown = [n for n in declared.names if n not in frame.columns]
-        if unknown:
-            from selfheal.errors import DataError
-
-            raise DataError(
-                f"column(s) {unknown} of the schema are not in the synthetic credit data; its "
-                f"columns are {list(frame.columns)} (pass --data CSV for your own)",
-                code="invalid_data",
-            )
-        schema = infer_schema(
-            frame, target=datasets.TARGET, declared=declared, names=list(frame.columns)
+        frame, y, schema, source = synthetic_data(
+            s, rows=s.bootstrap_rows if rows is None else rows, seed=seed, declared=declared
         )
-        source = f"synthetic credit data, seed {seed}"
     else:
         if target is None:
             from selfheal.errors import DataError
@@ -207,7 +196,6 @@ def train_frame(
             code="no_production",
         )
     result = train(frame, y, schema, classifier=classifier or s.classifier, seed=seed)
-    parent = home.registry.production()
     if challenge:
         healer, _ = home.loop()
         outcome = healer.challenge(result, schema, actor=actor, trigger="challenge")
@@ -218,58 +206,25 @@ def train_frame(
             schema=schema,
             outcome=outcome,
         )
-    status, gates = "candidate", None
-    if parent is None:
-        # The first model has no champion: it is judged against absolute floors.
-        from selfheal.gates import statistical_gate
-
-        floor = statistical_gate(
-            np.asarray(y)[result.holdout_index],
-            result.reference_scores,
-            None,
-            threshold=result.threshold,
-            config=s.gate_config(),
-        )
-        gates = [floor.to_dict()]
-        if not floor.passed:
-            status = "rejected"
-            reason = f"first model below the floors: {floor.reason}"
-    version = home.registry.register(
-        **result.artifacts(),
-        schema=schema,
-        data={**result.data, "source": source},
-        parent=parent,
-        trigger=trigger,
-        reason=reason or f"trained from {source}",
+    version = register_trained(
+        s,
+        home.registry,
+        result,
+        y,
+        schema,
+        source=source,
+        promote=promote,
         actor=actor,
-        status=status,
-        gates=gates,
+        reason=reason,
+        trigger=trigger,
     )
-    if status == "rejected":
-        from selfheal.errors import GateRejected
-
-        raise GateRejected(
-            f"{version} was registered as rejected: {reason}; check the data and the target",
-            details=gates,
-        )
-    if promote:
-        home.registry.promote(version, reason=reason or f"trained from {source}", actor=actor)
     return Trained(version=version, metrics=result.metrics, promoted=promote, schema=schema)
 
 
 def bootstrap(home: Home, *, actor: str = "init") -> str | None:
     """Make sure a production model exists: train and promote v0001 on synthetic data when
     the registry has none. Returns the version created, or None when one already served."""
-    if home.registry.production() is not None:
-        return None
-    trained = train_version(
-        home,
-        promote=True,
-        actor=actor,
-        trigger="bootstrap",
-        reason="bootstrap: first model on synthetic credit data",
-    )
-    return trained.version
+    return first_model(home.settings, home.registry, actor=actor)
 
 
 def status(home: Home) -> dict[str, Any]:
@@ -385,7 +340,7 @@ def compare_live(
     differ from the rows' is scored on the rows logged with its features, and one with none
     such is left out. Metrics are None where undefined (one class: see `labeled_metrics`).
     """
-    from selfheal.healer import matching_rows, rows_to_frame
+    from selfheal.frames import matching_rows, rows_to_frame
     from selfheal.performance import labeled_metrics
 
     labeled = store.labeled_rows(home.conn, limit=rows)
