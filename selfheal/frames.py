@@ -23,7 +23,15 @@ def rows_to_frame(rows: Sequence[sqlite3.Row], schema: FeatureSchema) -> pd.Data
 
 
 def matching_rows(rows: Sequence[sqlite3.Row], schema: FeatureSchema) -> list[sqlite3.Row]:
-    """The rows logged with exactly this schema's features. Rows of another schema (logged
-    before a model with other columns was promoted) must be left out, never NaN-filled."""
+    """The rows this schema accepts: logged with exactly its features, and with values it
+    would accept in a request today. Rows logged under another version's contract (other
+    columns, or a feature that was nullable then and is required now, a level a closed
+    feature no longer has, a value past a new hard bound) are left out, never NaN-filled:
+    the data-quality gate would refuse every retrain that trained on them."""
     names = set(schema.names)
-    return [r for r in rows if set(json.loads(r["features"])) == names]
+    out: list[sqlite3.Row] = []
+    for r in rows:
+        record = json.loads(r["features"])
+        if set(record) == names and schema.validate_record(record)[0] is not None:
+            out.append(r)
+    return out

@@ -27,24 +27,50 @@ MAX_VERSION_CHARS = 32
 MAX_REASON_CHARS = 1000
 MAX_LABEL_CHARS = 256  # schema.label_value reads no longer text
 BASE = "http://127.0.0.1:8000"
-_MARKERS = sorted(
-    {m for m in _values.MISSING_MARKERS for m in (m, m.upper(), m.capitalize())} - {""}
-)
+_CURRENCY = "$€£¥₹₩₽₺₪฿"  # as values.py reads them
 
 
 def _number_text(decimal: str) -> str:
-    """What `values.parse_number` reads as a number with this decimal mark, less the
-    currency and percent forms (see the feature's description): a sign, digits grouped in
-    threes or not, decimals, a short exponent on ungrouped numbers."""
-    d, g = ("\\.", ",") if decimal == "." else (",", "\\.")
-    return (
-        f"^[+-]?(?:[0-9]{{1,3}}(?:{g}[0-9]{{3}})+(?:{d}[0-9]+)?"
-        f"|[0-9]+(?:{d}[0-9]+)?(?:[eE][+-]?[0-9]{{1,2}})?)$"
+    """An ECMA-262 pattern that takes every text `values.parse_number` reads as a number
+    with this decimal mark (and a little more: a unit the model was not trained on, or two
+    signs, are refused by the server with 422 naming the field): spaces around, accounting
+    parentheses, a sign (also the Unicode minus), a currency sign or a three-letter code
+    before or after, digits grouped in threes or not, decimals ("5." and ".5" too), an
+    exponent, a percent sign after."""
+    d = "\\." if decimal == "." else ","
+    groups = "[,'_ \\u00a0\\u202f]" if decimal == "." else "[.' \\u00a0\\u202f]"
+    space = "[ \\u00a0\\u202f]*"
+    sign = "[+\\-\\u2212]?"
+    unit_before = f"(?:[{_CURRENCY}]|[A-Z]{{3}}[ \\u00a0\\u202f])?"
+    unit_after = f"(?:[{_CURRENCY}%]|[ \\u00a0\\u202f][A-Z]{{3}})?"
+    body = (
+        f"(?:[0-9]{{1,3}}(?:{groups}[0-9]{{3}})+(?:{d}[0-9]*)?"
+        f"|[0-9]+(?:{d}[0-9]*)?(?:[eE][+\\-]?[0-9]+)?"
+        f"|{d}[0-9]+(?:[eE][+\\-]?[0-9]+)?)"
+    )
+    inner = f"{sign}{space}{unit_before}{space}{sign}{space}{body}{space}{unit_after}"
+    paren = f"{unit_before}{space}\\({space}{inner}{space}\\){space}{unit_after}"
+    return f"^\\s*(?:{inner}|{paren})\\s*$"
+
+
+def _any_case(word: str) -> str:
+    """`word` as an ECMA-262 pattern that matches it in any case (no inline flags there)."""
+    return "".join(
+        f"[{c.upper()}{c.lower()}]" if c.upper() != c.lower() else re.escape(c) for c in word
     )
 
 
+# A missing value as `values.is_missing` reads it: blank, or a marker in any case with
+# spaces around.
+MISSING_PATTERN = (
+    "^\\s*(?:"
+    + "|".join(_any_case(m) for m in sorted(_values.MISSING_MARKERS - {""}))
+    + ")?\\s*$"
+)
+
+
 def _feature_schema(f: Feature) -> dict[str, Any]:
-    missing = {"type": "string", "enum": ["", *_MARKERS]}
+    missing = {"type": "string", "pattern": MISSING_PATTERN}
     branches: list[dict[str, Any]] = []
     if f.kind == NUMERIC:
         num: dict[str, Any] = {"type": "number"}
@@ -80,7 +106,7 @@ def _feature_schema(f: Feature) -> dict[str, Any]:
                 {
                     "type": "string",
                     "pattern": "\\S",
-                    "not": {"enum": _MARKERS},
+                    "not": {"pattern": MISSING_PATTERN},
                     "description": "any text; unseen levels are accepted and flagged",
                 }
             )
@@ -113,13 +139,7 @@ def _label_schema(schema: FeatureSchema | None) -> dict[str, Any]:
         if isinstance(v, str) and v.strip()
     ]
     words = [*own, "0", "1", "0.0", "1.0", *sorted(_values.TRUE_WORDS | _values.FALSE_WORDS)]
-    alternatives = "|".join(
-        "".join(
-            f"[{c.upper()}{c.lower()}]" if c.upper() != c.lower() else re.escape(c)
-            for c in w.strip()
-        )
-        for w in dict.fromkeys(words)
-    )
+    alternatives = "|".join(_any_case(w.strip()) for w in dict.fromkeys(words))
     shown = ", ".join(f'"{w}"' for w in own) + (", " if own else "")
     return {
         "description": f'0 or 1; also true/false, and as text {shown}"0", "1", '

@@ -339,3 +339,80 @@ def test_a_window_of_thousands_of_digits_is_a_bad_query(gappy: tuple[Service, An
     _, client = gappy
     resp = client.get("/monitoring/stats?window=1" + "0" * 5000)
     assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "bad_query"
+
+
+@pytest.mark.parametrize(
+    "path", ["/predict", "/monitoring/labels", "/monitoring/predictions", "/model/promote"]
+)
+def test_an_integer_of_thousands_of_digits_is_malformed_json(
+    gappy: tuple[Service, Any], path: str
+) -> None:
+    """Python refuses to read an integer literal past 4300 digits (CVE-2020-10735): that is
+    the client's malformed body, never an internal error."""
+    _, client = gappy
+    resp = client.post(
+        path,
+        data='{"x": ' + "9" * 5000 + "}",
+        content_type="application/json",
+        headers={"Authorization": "Bearer s3cret"},
+    )
+    assert resp.status_code == 400
+    err = resp.get_json()["error"]
+    assert err["code"] == "malformed_json" and "more than 4300 digits" in err["message"]
+
+
+def test_rows_logged_under_an_older_contract_are_not_training_data(
+    gappy: tuple[Service, Any],
+) -> None:
+    """employment_years was nullable in v0001 and is required in v0002 (same columns, so no
+    --force). Rows logged with it null under v0001 must not enter v0002's retrains: the
+    data-quality gate would refuse every one of them, and healing would stop for good."""
+    from dataclasses import replace
+
+    from selfheal.schema import FeatureSchema
+    from tests.conftest import register_copy
+
+    svc, client = gappy
+    old = [record(i, employment_years=None) for i in range(150)]
+    old += [record(i) for i in range(150, 300)]
+    ids = [
+        p["prediction_id"]
+        for p in post(client, "/predict", {"instances": old}).get_json()["predictions"]
+    ]
+    labels = [{"prediction_id": pid, "label": i % 2} for i, pid in enumerate(ids)]
+    assert post(client, "/monitoring/labels", {"labels": labels}).status_code == 200
+
+    v1 = svc.registry.load("v0001")
+    strict = FeatureSchema(
+        features=tuple(
+            replace(f, nullable=False) if f.name == "employment_years" else f
+            for f in v1.schema.features
+        ),
+        target=v1.schema.target,
+        positive=v1.schema.positive,
+        negative=v1.schema.negative,
+    )
+    frame, scores = svc.registry.reference("v0001")
+    keep = frame["employment_years"].notna().to_numpy()
+    v2 = register_copy(
+        svc.registry,
+        schema=strict,
+        reference=frame[keep].reset_index(drop=True),
+        reference_scores=scores,
+    )
+    svc.registry.promote(v2, actor="test")
+    svc.models.refresh(force=True)
+    new = [record(i) for i in range(300, 500)]
+    ids = [
+        p["prediction_id"]
+        for p in post(client, "/predict", {"instances": new}).get_json()["predictions"]
+    ]
+    labels = [{"prediction_id": pid, "label": i % 2} for i, pid in enumerate(ids)]
+    assert post(client, "/monitoring/labels", {"labels": labels}).status_code == 200
+
+    champion = svc.registry.load(v2)
+    ts = svc.healer.training_set(champion, later())
+    assert ts.n_live == 350  # 150 nulls of v0001's time left out, its 150 others kept
+    assert not ts.frame["employment_years"].isna().any()
+    dq = svc.healer._data_quality(ts, champion.schema)
+    assert dq.passed, dq.reason

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import json
 import re
+import sys
 from typing import Any, cast
 
 from flask import Response, current_app, request
@@ -97,6 +98,13 @@ def body() -> Any:
         msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
         raise ApiError(
             400, "malformed_json", f"request body is not valid JSON: {msg}{where}"
+        ) from None
+    except ValueError:  # int(): a literal past sys.get_int_max_str_digits() (4300 digits)
+        raise ApiError(
+            400,
+            "malformed_json",
+            "request body holds an integer with more than "
+            f"{sys.get_int_max_str_digits()} digits; send numbers a float can hold",
         ) from None
 
 
