@@ -35,6 +35,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,11 +179,18 @@ def _decode(path: Path, raw: bytes) -> str:
         ) from None
 
 
+MAX_CELL_CHARS = 10_000_000  # longer cells are refused (`read_csv`); csv's own limit is 131,072
+RESERVED_COLUMNS = ("instances",)  # names the HTTP API reads itself (a batch is {"instances": []})
+
+
 def read_csv(path: Path | str) -> pd.DataFrame:
     """A user's CSV as text: every cell a stripped string, or None when missing.
 
-    The header is checked as written (before pandas renames a repeated name), and types are
-    decided later, per column, by `load_frame`.
+    The header is checked as written (before pandas renames a repeated name), its names
+    NFC-normalised and stripped, and types are decided later, per column, by `load_frame`.
+    Every row must have the header's number of fields. Trailing separators are dropped: on
+    the header (an unnamed column empty in every row), on every data row, or both. A quote
+    that never closes, and a cell longer than `MAX_CELL_CHARS`, are refused with their line.
     """
     path = Path(path)
     if not path.exists():
@@ -210,30 +218,32 @@ def read_csv(path: Path | str) -> pd.DataFrame:
             sep = csv.Sniffer().sniff(text[: 64 * 1024], delimiters=",;\t|").delimiter
         except csv.Error:
             sep = ","
+    # csv refuses cells over 131,072 characters with its own message; lift its limit past
+    # any cell this text can hold and apply ours, which names the line and the column.
+    csv.field_size_limit(max(csv.field_size_limit(), min(len(text) + 1, 2**31 - 1)))
     reader = csv.reader(io.StringIO(text), delimiter=sep, skipinitialspace=True, strict=False)
     try:
         header = next(reader, None)
         if not header or not any(h.strip() for h in header):
             raise DataError(f"data file {path} has no header row; add one naming the columns")
-        names = [h.strip() for h in header]
+        names = [values.clean_name(h) for h in header]
         rows: list[list[str]] = []
-        lines: list[int] = []  # each row's last physical line, for messages
+        spans: list[tuple[int, int]] = []  # each row's first and last physical line
+        end = reader.line_num
         for row in reader:
+            start, end = end + 1, reader.line_num
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue  # a blank line
-            if len(row) > len(names):
-                raise DataError(
-                    f"line {reader.line_num} of {path} has {len(row)} fields but the header "
-                    f"{len(names)}; quote values that contain the separator {sep!r}"
-                )
-            rows.append(row + [""] * (len(names) - len(row)))
-            lines.append(reader.line_num)
+            rows.append(row)
+            spans.append((start, end))
     except csv.Error as exc:
         raise DataError(
             f"cannot parse {path} as CSV: {exc} (line {reader.line_num}); check its quotes"
         ) from None
     if not rows:
         raise DataError(f"data file {path} has no data rows")
+    _check_quotes(path, text, sep, spans)
+    rows = _check_fields(path, names, rows, spans, sep, len(text))
     frame = pd.DataFrame(rows, dtype=object)
     frame.columns = pd.RangeIndex(len(names))
     for i, name in enumerate(names):
@@ -259,8 +269,100 @@ def read_csv(path: Path | str) -> pd.DataFrame:
     for c in frame.columns:
         frame[c] = pd.Series(_cells(frame[c].tolist()), dtype=object, index=frame.index)
     frame.attrs["sep"] = sep  # the decimal mark to try first depends on it (values.py)
-    frame.attrs["lines"] = lines
+    frame.attrs["lines"] = [e for _, e in spans]
     return frame
+
+
+def _check_quotes(path: Path, text: str, sep: str, spans: list[tuple[int, int]]) -> None:
+    """Refuse a quote that never closes, or closes only inside a later value. The lenient
+    reader turns the lines after such a quote into one value, so only a row spanning several
+    lines can hide one; the strict reader, on that row's lines, says whether it is sound."""
+    physical: list[str] | None = None
+    for k, (start, end) in enumerate(spans):
+        if end == start:
+            continue
+        physical = physical or io.StringIO(text).readlines()
+        last = k == len(spans) - 1
+        chunk = "".join(physical[start - 1 : None if last else end])
+        try:
+            for _ in csv.reader(
+                io.StringIO(chunk), delimiter=sep, skipinitialspace=True, strict=True
+            ):
+                pass
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                raise DataError(
+                    f"line {start} of {path} opens a quote that never closes, so the rest of "
+                    f"the file (lines {start}-{end}) would be one value; close or delete that "
+                    "quote"
+                ) from None
+            raise DataError(
+                f"line {start} of {path} opens a quote that closes only inside a value on line "
+                f"{end}, so lines {start}-{end} would be one row; close the quote on line "
+                f'{start}, and double the quotes inside quoted values ("")'
+            ) from None
+
+
+def _check_fields(
+    path: Path,
+    names: list[str],
+    rows: list[list[str]],
+    spans: list[tuple[int, int]],
+    sep: str,
+    size: int,
+) -> list[list[str]]:
+    """Rows of exactly the header's width, each row as long as most rows are.
+
+    Most rows give the file's layout: the header's width; fewer when the header ends with
+    separators (unnamed columns) that the rows leave out; or one more when every data row,
+    but not the header, ends with a separator, which is then dropped. A row of any other
+    length is refused with its line: read as it is, its values would land in the wrong
+    columns. So is a value longer than `MAX_CELL_CHARS` (possible only when the text, of
+    `size` characters, is)."""
+    width = len(names)
+    named = max(i + 1 for i, n in enumerate(names) if n)  # unnamed trailing columns may lack
+    lengths = Counter(len(r) for r in rows)
+    usual = lengths.most_common(1)[0][0]
+    trailing = usual == width + 1 and all(not r[-1].strip() for r in rows if len(r) == width + 1)
+    expected = usual if trailing or named <= usual <= width else width
+    for row, (start, end) in zip(rows, spans, strict=True):
+        if len(row) == expected:
+            continue
+        where = f"line {start}" if start == end else f"lines {start}-{end} (one quoted row)"
+        if len(row) > expected and not "".join(row[expected:]).strip():
+            hint = (
+                f"its last {len(row) - expected} field(s) are empty: delete the separator(s) "
+                f"ending the line, or quote values that contain the separator {sep!r}"
+            )
+        elif len(row) > expected:
+            hint = f"quote values that contain the separator {sep!r}"
+        else:
+            hint = f"fill in the missing fields (even an empty one needs its separator {sep!r})"
+        if start != end:
+            hint = f"check the quotes from line {start} on; or {hint}"
+        if expected == width:
+            layout = f"the header has {width}"
+        elif trailing:
+            layout = (
+                f"the other rows have {expected} (they end with a separator that the header "
+                "does not have)"
+            )
+        else:
+            layout = f"the other rows have {expected} (the header's named columns)"
+        raise DataError(f"{where} of {path} has {len(row)} fields but {layout}; {hint}")
+    if trailing:
+        rows = [r[:width] for r in rows]
+    if size > MAX_CELL_CHARS:
+        for row, (_, end) in zip(rows, spans, strict=True):
+            for j, cell in enumerate(row):
+                if len(cell) > MAX_CELL_CHARS:
+                    name = names[j] if j < width and names[j] else f"column {j + 1}"
+                    raise DataError(
+                        f"line {end} of {path} has a value of {len(cell):,} characters in "
+                        f"{name!r}; values are limited to {MAX_CELL_CHARS:,} characters: "
+                        "shorten it or delete the column"
+                    )
+    return [r + [""] * (width - len(r)) for r in rows]
 
 
 def _cells(cells: list[Any]) -> list[Any]:
@@ -279,39 +381,54 @@ def _cells(cells: list[Any]) -> list[Any]:
 
 
 def encode_target(
-    col: pd.Series, *, name: str, positive: str | None
+    col: pd.Series,
+    *,
+    name: str,
+    positive: str | None,
+    lines: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, str | None]:
-    """Map a target column to 0/1. Accepts 0/1, booleans, or two values with `positive`."""
-    missing = col.isna().to_numpy()
-    if missing.any():
-        rows = ", ".join(str(int(i) + 2) for i in np.flatnonzero(missing)[:5])
-        raise DataError(
-            f"target column {name!r} has {int(missing.sum())} empty value(s) "
-            f"(CSV lines {rows}); remove those rows or fill in the label"
-        )
-    values = col.to_numpy()
-    as_text = np.array([str(v).strip() for v in values], dtype=object)
-    distinct = sorted(set(as_text.tolist()))
+    """Map a target column to 0/1. Accepts 0/1, booleans, or two values with `positive`.
+
+    Values are read as categories are (`values.clean_text`, any case: spellings that differ
+    only in case are one value, spelled as most rows spell it), numbers by value (`1` and
+    `1.0` are one), and `positive` matches a value in any case. The positive value returned
+    is spelled as the data spells it. `lines` gives each row's CSV line for messages.
+    """
+    y, pos, _ = _encode_target(target_values(col, name=name, lines=lines), name, positive)
+    return y, pos
+
+
+def _encode_target(
+    texts: list[str], name: str, positive: str | None
+) -> tuple[np.ndarray, str | None, str | None]:
+    """`encode_target` on the target's values as `target_values` reads them, plus the
+    value that is not `positive` (None when `positive` is None)."""
+    as_text = np.array(texts, dtype=object)
+    distinct = sorted(set(texts))
     if len(distinct) != 2:
         shown = distinct[:10]
         raise DataError(
-            f"target column {name!r} must have exactly two values, found "
+            f"target column {name!r} must have exactly two values (any case), found "
             f"{len(distinct)}: {shown}; pick a binary column for --target",
             code="invalid_target",
         )
     if positive is not None:
-        if positive not in distinct:
+        wanted = _target_key(values.clean_text(str(positive)))
+        hits = [d for d in distinct if _target_key(d) == wanted]
+        if not hits:
             raise DataError(
                 f"--positive {positive!r} is not a value of target {name!r}; "
                 f"its values are {distinct}",
                 code="invalid_target",
             )
-        return (as_text == positive).astype(np.int64), positive
+        (other,) = set(distinct) - {hits[0]}
+        return (as_text == hits[0]).astype(np.int64), hits[0], other
+    numbers = {_target_key(d) for d in distinct}
+    if numbers == {0.0, 1.0}:
+        return np.array([_target_key(t) == 1.0 for t in texts], dtype=np.int64), None, None
     lowered = {d.lower() for d in distinct}
-    if set(distinct) == {"0", "1"} or set(distinct) == {"0.0", "1.0"}:
-        return (as_text.astype(float) == 1.0).astype(np.int64), None
     if lowered <= _TRUE | _FALSE and len(lowered & _TRUE) == 1 and len(lowered & _FALSE) == 1:
-        return np.array([t.lower() in _TRUE for t in as_text], dtype=np.int64), None
+        return np.array([t.lower() in _TRUE for t in as_text], dtype=np.int64), None, None
     raise DataError(
         f"target column {name!r} has values {distinct}: it is ambiguous which one "
         f"is the positive class; pass --positive VALUE (e.g. --positive "
@@ -320,12 +437,41 @@ def encode_target(
     )
 
 
-def _other_value(col: pd.Series, positive: str | None) -> str | None:
-    """The target's value that is not `positive` (None when `positive` is None)."""
-    if positive is None:
-        return None
-    others = {str(v).strip() for v in col.dropna().tolist()} - {positive}
-    return others.pop() if len(others) == 1 else None
+def target_values(col: pd.Series, *, name: str, lines: Sequence[int] | None = None) -> list[str]:
+    """A target column's values as text, one spelling per value (see `encode_target`);
+    refuses an empty value with its CSV line."""
+    missing = np.array(
+        [v is None or (isinstance(v, str) and values.is_missing(v)) for v in _cells(list(col))],
+        dtype=bool,
+    )
+    if missing.any():
+        where = lines if lines is not None and len(lines) == len(col) else range(2, len(col) + 2)
+        rows = ", ".join(str(where[int(i)]) for i in np.flatnonzero(missing)[:5])
+        raise DataError(
+            f"target column {name!r} has {int(missing.sum())} empty value(s) "
+            f"(CSV line(s) {rows}{' ...' if missing.sum() > 5 else ''}); remove those rows or "
+            "fill in the label"
+        )
+    texts = [values.clean_text(_text(v)) for v in _cells(list(col))]
+    counts: dict[str, int] = {}
+    for t in texts:
+        counts[t] = counts.get(t, 0) + 1
+    groups: dict[str | float, list[str]] = {}
+    for t in counts:
+        groups.setdefault(_target_key(t), []).append(t)
+    spelling = {
+        sp: max(sorted(group), key=lambda g: counts[g]) for group in groups.values() for sp in group
+    }
+    return [spelling[t] for t in texts]
+
+
+def _target_key(text: str) -> str | float:
+    """What makes two target spellings one value: the number (`1`, `1.0`, `+1`), else the
+    text in any case (`yes`, `YES`)."""
+    parsed = values.parse_number(text) if len(text) < 32 else None
+    if parsed is not None and parsed[1] is None:
+        return parsed[0]
+    return text.casefold()
 
 
 def load_csv(
@@ -371,12 +517,16 @@ def load_frame(
     (`looks_numeric`), and a declared numeric column with text in it. `source` names the
     data in error messages (the CSV path for `load_csv`).
     """
+    if target not in frame.columns and values.clean_name(target) in frame.columns:
+        target = values.clean_name(target)  # names are read NFC and stripped (`read_csv`)
     if target not in frame.columns:
         raise DataError(
             f"target column {target!r} is not in {source}; its columns are {list(frame.columns)}",
             code="invalid_target",
         )
-    cats = list(dict.fromkeys(categorical))
+    cats = list(
+        dict.fromkeys(values.clean_name(c) if c not in frame.columns else c for c in categorical)
+    )
     for name in cats:
         if name == target:
             raise DataError(
@@ -409,21 +559,30 @@ def load_frame(
                 '"features"',
                 code="invalid_data",
             )
-    y, pos = encode_target(frame[target], name=target, positive=positive)
-    features = frame.drop(columns=[target])
-    if features.shape[1] == 0:
-        raise DataError(f"{source} has no feature columns besides the target {target!r}")
     sep = frame.attrs.get("sep")
     lines = frame.attrs.get("lines")
     if lines is None or len(lines) != len(frame):  # a frame built or sliced in memory
         lines = list(range(2, len(frame) + 2))
+    for c in frame.columns:
+        if str(c) in RESERVED_COLUMNS and c != target:
+            raise DataError(
+                f"column {c!r} of {source} is reserved by the API (a batch is "
+                f'{{"{c}": [...]}}, so a record with this field would be read as one); '
+                "rename the column",
+                code="invalid_header",
+            )
+    texts = target_values(frame[target], name=target, lines=lines)
+    y, pos, neg = _encode_target(texts, target, positive)
+    features = frame.drop(columns=[target])
+    if features.shape[1] == 0:
+        raise DataError(f"{source} has no feature columns besides the target {target!r}")
     formats: dict[str, dict[str, Any]] = {}
     notes: list[str] = []
     out: dict[str, pd.Series] = {}
     for c in features.columns:
-        declared = schema[c].kind if schema is not None and c in schema.names else None
-        kind = CATEGORICAL if c in cats else declared
-        col, fmt, note = _type_column(str(c), features[c], kind, sep, lines)
+        base = schema[c] if schema is not None and c in schema.names else None
+        kind = CATEGORICAL if c in cats else (base.kind if base else None)
+        col, fmt, note = _type_column(str(c), features[c], kind, sep, lines, base)
         out[c] = col
         if fmt is not None:
             formats[str(c)] = fmt
@@ -435,7 +594,7 @@ def load_frame(
         y=y,
         target=target,
         positive=pos,
-        negative=_other_value(frame[target], pos),
+        negative=neg,
         source=source,
         formats=formats,
         notes=tuple(notes),
@@ -449,9 +608,17 @@ def _lines(mask: np.ndarray, lines: Sequence[int], limit: int = 3) -> str:
 
 
 def _type_column(
-    name: str, col: pd.Series, kind: str | None, sep: str | None, lines: Sequence[int]
+    name: str,
+    col: pd.Series,
+    kind: str | None,
+    sep: str | None,
+    lines: Sequence[int],
+    declared: Feature | None = None,
 ) -> tuple[pd.Series, dict[str, Any] | None, str | None]:
-    """One feature column typed: `(column, numeric format or None, note for the person)`."""
+    """One feature column typed: `(column, numeric format or None, note for the person)`.
+
+    A category that matches a `declared` level in another case is spelled as declared; a
+    closed declaration refuses the values that match none of its levels in any case."""
     if pd.api.types.is_bool_dtype(col):
         col = col.map({True: "True", False: "False"}).astype(object)
     elif col.dtype.kind in "biuf" and kind != CATEGORICAL:
@@ -475,6 +642,9 @@ def _type_column(
             _check_spread(name, series)
             return series, fmt, None
     text = [None if v is None else values.clean_text(_text(v)) for v in cells]
+    has_levels = declared is not None and bool(declared.levels)
+    if declared is not None and has_levels:  # declared spellings first: they are not merged
+        text = _declared_spelling(name, text, declared, lines)
     seen = {v for v in text if v is not None}
     notes: list[str] = []
     merged = _merge_case(seen, text)
@@ -486,7 +656,7 @@ def _type_column(
             f"column {name!r}: values that differ only in case are one category ({shown}"
             f"{' ...' if len(merged) > 3 else ''})"
         )
-    if values.canonical_bool(seen):
+    if values.canonical_bool(seen) and not has_levels:
         text = [None if v is None else v.capitalize() for v in text]
     series = pd.Series(text, dtype=object)
     _check_spread(name, series)
@@ -498,6 +668,28 @@ def _type_column(
             "CSV section for the formats read as numbers"
         )
     return series, None, "; ".join(notes) or None
+
+
+def _declared_spelling(
+    name: str, text: list[str | None], declared: Feature, lines: Sequence[int]
+) -> list[str | None]:
+    """`text` with each value that matches a declared level in any case spelled as declared;
+    refuses values outside closed levels (the data cannot train a model that refuses them)."""
+    levels = set(declared.levels)
+    folded = values.fold_case(declared.levels)
+    out = [v if v is None or v in levels else folded.get(v.casefold(), v) for v in text]
+    if declared.closed:
+        bad = np.array([v is not None and v not in levels for v in out], dtype=bool)
+        if bad.any():
+            example = next(v for v, b in zip(out, bad, strict=True) if b)
+            shown = ", ".join(declared.levels[:10]) + (" ..." if len(declared.levels) > 10 else "")
+            raise DataError(
+                f"column {name!r} has {int(bad.sum())} value(s) outside the declared levels "
+                f"({shown}), e.g. {example!r} ({_lines(bad, lines)}); correct those cells or "
+                "add the level to the schema",
+                code="validation_failed",
+            )
+    return out
 
 
 def _merge_case(seen: set[str], text: Sequence[str | None]) -> dict[str, str]:
@@ -569,6 +761,8 @@ def _parse_numbers(
         readable |= ok & present
         if ok.all() and len(units) <= 1:
             unit = next(iter(units), None)
+            if unit in values.SCALE_UNITS:
+                _check_bare(name, texts, x, present & ~units[unit], units[unit], unit, lines)
             fmt = {"decimal": dec, "unit": unit}
             return pd.Series(x, dtype=float), fmt
         if ok.all():
@@ -607,6 +801,32 @@ def _parse_numbers(
             code="looks_numeric",
         )
     return None
+
+
+def _check_bare(
+    name: str,
+    texts: Sequence[str | None],
+    x: np.ndarray,
+    bare: np.ndarray,
+    with_unit: np.ndarray,
+    unit: str,
+    lines: Sequence[int],
+) -> None:
+    """Refuse non-zero numbers without `unit` in a column whose other values carry it, for
+    a unit that may scale the number (`values.SCALE_UNITS`): beside `12%`, `0.12` may be
+    0.12% or the fraction meaning 12%."""
+    bare = bare & (x != 0)
+    if not bare.any():
+        return
+    i, j = int(np.flatnonzero(bare)[0]), int(np.flatnonzero(with_unit)[0])
+    plain, marked = texts[i] or _value(x[i]), texts[j] or ""
+    raise DataError(
+        f"column {name!r} mixes numbers with {unit!r} (e.g. {marked!r}, {_lines(with_unit, lines)}"
+        f") and without (e.g. {plain!r}, {_lines(bare, lines)}): {plain!r} may mean "
+        f"{x[i]:g}{unit} or the fraction {x[i] * 100:g}{unit}; write every value with "
+        f"{unit!r} or none",
+        code="looks_numeric",
+    )
 
 
 def _check_magnitude(name: str, x: pd.Series, lines: Sequence[int]) -> None:

@@ -63,9 +63,7 @@ def _any_case(word: str) -> str:
 # A missing value as `values.is_missing` reads it: blank, or a marker in any case with
 # spaces around.
 MISSING_PATTERN = (
-    "^\\s*(?:"
-    + "|".join(_any_case(m) for m in sorted(_values.MISSING_MARKERS - {""}))
-    + ")?\\s*$"
+    "^\\s*(?:" + "|".join(_any_case(m) for m in sorted(_values.MISSING_MARKERS - {""})) + ")?\\s*$"
 )
 
 

@@ -63,62 +63,89 @@ class Feature:
 
     @classmethod
     def from_dict(cls, name: str, d: Mapping[str, Any], *, where: str = "schema") -> Feature:
+        """A feature declaration, each field checked for its JSON type: `type` numeric or
+        categorical; `min`, `max`, `soft_min`, `soft_max` finite numbers (numeric only);
+        `levels` a list of distinct strings and `closed` true/false (categorical only);
+        `nullable` true/false; `decimal` "." or ","; `unit` a string. Unknown keys, and
+        keys of the other type, are refused with the allowed list. `where` names the file."""
+        at = f"{where}: features.{name}"
         if not isinstance(d, Mapping):
             raise DataError(
-                f"{where}: feature {name!r} must be an object like "
-                '{"type": "numeric", "min": 0, "max": 10}'
+                f"{at} must be an object like "
+                '{"type": "numeric", "min": 0, "max": 10}, '
+                f"got {_got(d)}"
             )
-        kind = d.get("type", d.get("kind"))
-        if kind not in (NUMERIC, CATEGORICAL):
-            raise DataError(
-                f'{where}: feature {name!r} has type {kind!r}; use "numeric" or "categorical"'
-            )
-        allowed = {
-            "type",
-            "kind",
-            "min",
-            "max",
-            "soft_min",
-            "soft_max",
-            "levels",
-            "closed",
-            "nullable",
-            "decimal",
-            "unit",
-            "name",
-        }
-        extra = sorted(set(d) - allowed)
+        extra = sorted(str(k) for k in set(d) - _FEATURE_KEYS)
         if extra:
             raise DataError(
-                f"{where}: feature {name!r} has unknown key(s) {extra}; "
-                f"allowed keys are {sorted(allowed - {'kind', 'name'})}"
+                f"{at} has unknown key(s) {extra}; allowed keys are "
+                f"{sorted(_FEATURE_KEYS - {'kind', 'name'})}"
             )
+        if "type" in d and "kind" in d and d["type"] != d["kind"]:
+            raise DataError(f'{at} has both "type" and "kind"; keep "type"')
+        kind = d.get("type", d.get("kind"))
+        if kind not in (NUMERIC, CATEGORICAL):
+            raise DataError(f'{at}.type must be "numeric" or "categorical", got {_got(kind)}')
+        if "name" in d and d["name"] != name:
+            raise DataError(f"{at}.name is {_got(d['name'])}; it must be the key, {name!r}")
+        other = _CATEGORICAL_ONLY if kind == NUMERIC else _NUMERIC_ONLY
+        wrong = sorted(k for k in other if not _unset(d.get(k)))
+        if wrong:
+            raise DataError(
+                f"{at} is {kind}, which has no {', '.join(wrong)}; remove "
+                f"{'it' if len(wrong) == 1 else 'them'} (or declare the other type)"
+            )
+
+        def flag(key: str) -> bool:
+            v = d.get(key, False)
+            if not isinstance(v, bool):
+                raise DataError(f"{at}.{key} must be true or false, got {_got(v)}")
+            return v
 
         def num(key: str) -> float | None:
             v = d.get(key)
             if v is None:
                 return None
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise DataError(f"{where}: {name}.{key} must be a finite number, got {v!r}")
+            try:
+                ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+            except OverflowError:  # an integer too large for a float
+                ok = False
+            if not ok:
+                raise DataError(f"{at}.{key} must be a finite number, got {_got(v)}")
             return float(v)
 
-        levels = d.get("levels") or ()
-        if not isinstance(levels, (list, tuple)) or not all(isinstance(x, str) for x in levels):
-            raise DataError(f"{where}: {name}.levels must be a list of strings")
-        closed = bool(d.get("closed", False))
-        if kind == NUMERIC and (levels or closed):
-            raise DataError(f"{where}: numeric feature {name!r} cannot have levels")
-        if kind == CATEGORICAL and closed and not levels:
-            raise DataError(f"{where}: {name!r} is closed but declares no levels")
+        levels_in = d.get("levels")
+        if levels_in is None:
+            levels_in = []
+        if not isinstance(levels_in, list) or not all(isinstance(x, str) for x in levels_in):
+            raise DataError(f"{at}.levels must be a list of strings, got {_got(levels_in)}")
+        levels = tuple(_values.clean_text(x) for x in levels_in)
+        folded: dict[str, str] = {}
+        for raw, level in zip(levels_in, levels, strict=True):
+            if _values.is_missing(level):
+                raise DataError(
+                    f"{at}.levels holds {raw!r}, which data files read as a missing value; "
+                    "remove it (set nullable instead)"
+                )
+            if level.casefold() in folded:
+                raise DataError(
+                    f"{at}.levels holds {folded[level.casefold()]!r} and {raw!r}, one level "
+                    "(values are read in any case); keep one"
+                )
+            folded[level.casefold()] = raw
+        closed = flag("closed")
+        nullable = flag("nullable")
+        if closed and not levels:
+            raise DataError(f"{at} is closed but declares no levels; add levels or drop closed")
         decimal = d.get("decimal", ".")
         if decimal not in _values.DECIMALS:
-            raise DataError(f'{where}: {name}.decimal must be "." or ",", got {decimal!r}')
+            raise DataError(f'{at}.decimal must be "." or ",", got {_got(decimal)}')
         unit = d.get("unit")
         if unit is not None and not isinstance(unit, str):
-            raise DataError(f"{where}: {name}.unit must be a string or null, got {unit!r}")
+            raise DataError(f"{at}.unit must be a string or null, got {_got(unit)}")
         lo, hi = num("min"), num("max")
         if lo is not None and hi is not None and lo > hi:
-            raise DataError(f"{where}: {name}.min ({lo}) is greater than max ({hi})")
+            raise DataError(f"{at}.min ({_num(lo)}) is greater than max ({_num(hi)})")
         return cls(
             name=name,
             kind=kind,
@@ -126,12 +153,49 @@ class Feature:
             max=hi,
             soft_min=num("soft_min"),
             soft_max=num("soft_max"),
-            levels=tuple(levels),
+            levels=levels,
             closed=closed,
-            nullable=bool(d.get("nullable", False)),
+            nullable=nullable,
             decimal=decimal,
             unit=unit,
         )
+
+
+def _unset(v: Any) -> bool:
+    """A field left at its default as `Feature.to_dict` writes it (`closed: false` on a
+    numeric feature, `decimal: "."` on a categorical one)."""
+    return v is None or v is False or v == [] or v == "."
+
+
+def _got(v: Any) -> str:
+    """A value from a JSON file as JSON, cut short, for an error message."""
+    text = json.dumps(v, ensure_ascii=False, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+_NUMERIC_ONLY = frozenset({"min", "max", "soft_min", "soft_max", "unit", "decimal"})
+_CATEGORICAL_ONLY = frozenset({"levels", "closed"})
+_FEATURE_KEYS = _NUMERIC_ONLY | _CATEGORICAL_ONLY | {"type", "kind", "name", "nullable"}
+_SCHEMA_KEYS = frozenset({"features", "target", "positive", "negative"})
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`json.loads` object hook: a dict, or `_DuplicateKey` naming the first repeated key
+    (the standard library keeps the last copy silently)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return out
 
 
 @dataclass(frozen=True)
@@ -208,10 +272,21 @@ class FeatureSchema:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, where: str = "schema") -> FeatureSchema:
         """Read `{"features": [{"name": ..., "type": ...}, ...]}` or, as schema files are
-        usually written, `{"features": {"name": {"type": ...}, ...}}` (file order kept)."""
-        feats_in = d.get("features") if isinstance(d, Mapping) else None
+        usually written, `{"features": {"name": {"type": ...}, ...}}` (file order kept).
+
+        Every field is checked (`Feature.from_dict`); names are read as CSV headers are
+        (`values.clean_name`), and a name given twice is refused."""
+        example = '{"features": {"age": {"type": "numeric", "min": 18}}}'
+        if not isinstance(d, Mapping):
+            raise DataError(f'{where}: expected an object with "features", e.g. {example}')
+        extra = sorted(str(k) for k in set(d) - _SCHEMA_KEYS)
+        if extra:
+            raise DataError(
+                f"{where}: unknown key(s) {extra}; allowed keys are {sorted(_SCHEMA_KEYS)}"
+            )
+        feats_in = d.get("features")
+        items: list[tuple[str, Any]] = []
         if isinstance(feats_in, list):
-            items = []
             for i, item in enumerate(feats_in):
                 if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
                     raise DataError(f'{where}: features[{i}] needs a string "name"')
@@ -219,31 +294,73 @@ class FeatureSchema:
         elif isinstance(feats_in, Mapping):
             items = [(str(k), v) for k, v in feats_in.items()]
         else:
-            raise DataError(
-                f'{where}: expected an object with a "features" object, e.g. '
-                '{"features": {"age": {"type": "numeric", "min": 18}}}'
-            )
-        feats = tuple(Feature.from_dict(name, v, where=where) for name, v in items)
+            raise DataError(f'{where}: expected an object with a "features" object, e.g. {example}')
+        if not items:
+            raise DataError(f'{where}: "features" is empty; declare at least one, e.g. {example}')
+        seen: dict[str, str] = {}
+        feats = []
+        for raw, v in items:
+            name = _values.clean_name(raw)
+            if not name:
+                raise DataError(f"{where}: a feature has the empty name {raw!r}; name it")
+            if name in seen:
+                raise DataError(
+                    f"{where}: the feature {name!r} is declared twice"
+                    f"{f' (as {seen[name]!r} and {raw!r})' if seen[name] != raw else ''}; "
+                    "keep one"
+                )
+            seen[name] = raw
+            if isinstance(v, Mapping) and "name" in v and v["name"] == raw:
+                v = {**v, "name": name}
+            feats.append(Feature.from_dict(name, v, where=where))
+        text: dict[str, str | None] = {}
+        for key in ("target", "positive", "negative"):
+            v = d.get(key)
+            if v is not None and not isinstance(v, str):
+                raise DataError(f"{where}: {key} must be a string or null, got {_got(v)}")
+            text[key] = v
         return cls(
-            features=feats,
-            target=str(d.get("target") or "default"),
-            positive=d.get("positive"),
-            negative=d.get("negative"),
+            features=tuple(feats),
+            target=text["target"] or "default",
+            positive=text["positive"],
+            negative=text["negative"],
         )
 
     @classmethod
     def from_file(cls, path: Path | str) -> FeatureSchema:
+        """A `--schema` file: JSON read strictly (a key twice in one object, numbers beyond
+        Python's 4,300-digit limit and nesting deeper than the parser's stack are refused)
+        and checked by `from_dict`."""
         path = Path(path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise DataError(f"schema file {path} does not exist", code="file_not_found") from None
+        except IsADirectoryError:
+            raise DataError(f"schema file {path} is a folder; pass a JSON file") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise DataError(f"cannot read schema file {path}: {exc}") from None
+        try:
+            data = json.loads(text, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as exc:
             raise DataError(
                 f"schema file {path} is not valid JSON: {exc.msg} at line "
                 f"{exc.lineno}; fix the file"
+            ) from None
+        except _DuplicateKey as dup:
+            raise DataError(
+                f"schema file {path} has the key {dup.key!r} twice in one object; keep one "
+                "(JSON readers disagree on which copy wins)"
+            ) from None
+        except ValueError:  # an integer literal beyond int's digit limit
+            raise DataError(
+                f"schema file {path} holds a number of more than 4,300 digits, which JSON "
+                "readers refuse; write bounds as ordinary numbers (e.g. 1e12)"
+            ) from None
+        except RecursionError:
+            raise DataError(
+                f"schema file {path} is nested too deeply to read; a schema is "
+                '{"features": {"name": {"type": ...}}}'
             ) from None
         return cls.from_dict(data, where=str(path))
 
@@ -551,8 +668,16 @@ def infer_schema(
             seen = sorted({str(v) for v in col.dropna().unique()})
             if base is not None and base.closed:
                 levels: tuple[str, ...] = base.levels
-            else:
-                levels = tuple(dict.fromkeys([*(base.levels if base else ()), *seen]))
+            else:  # declared levels first; a seen level in another case is the declared one
+                known_case = {lv.casefold() for lv in (base.levels if base else ())}
+                levels = tuple(
+                    dict.fromkeys(
+                        [
+                            *(base.levels if base else ()),
+                            *(v for v in seen if v.casefold() not in known_case),
+                        ]
+                    )
+                )
             feats.append(
                 Feature(
                     name=name,

@@ -20,7 +20,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -179,13 +179,15 @@ def out_of_fold_scores(
     without the newest rows did not (it over-called positives on live traffic)."""
     if np.bincount(y[tr], minlength=2).min() < folds:
         return None
-    oof = np.empty(len(tr), dtype=np.float64)
-    for a, b in StratifiedKFold(folds, shuffle=True, random_state=seed).split(tr, y[tr]):
-        pipe = build_pipeline(schema, classifier, seed)
-        fit_kw = {} if weights is None else {"clf__sample_weight": weights[tr[a]]}
-        pipe.fit(X[tr[a]], y[tr[a]], **fit_kw)
-        oof[b] = scores(pipe, X[tr[b]])
-    return oof
+    proba = cross_val_predict(
+        build_pipeline(schema, classifier, seed),
+        X[tr],
+        y[tr],
+        cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
+        method="predict_proba",
+        params=None if weights is None else {"clf__sample_weight": weights[tr]},
+    )
+    return np.asarray(proba[:, 1], dtype=np.float64)
 
 
 def train(

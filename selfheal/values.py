@@ -20,7 +20,11 @@ A number may carry, around its digits:
   after it. The value is the number as written: `12.5%` is 12.5, `$5` is 5.
 
 A column uses one decimal mark: `.` unless its values only read as numbers with `,` (or the
-file is `;`-separated, where `,` is tried first). A column uses at most one unit.
+file is `;`-separated, where `,` is tried first). A column uses at most one unit, and a unit
+is a label, never a scale: a number written without it, in a column whose other values carry
+it, is in that unit (`5` beside `$5` is 5 dollars). The exception is the unit that is a scale
+(`SCALE_UNITS`, i.e. `%`): beside `12%`, `0.12` may be 0.12% or the fraction meaning 12%, so
+a `%` column with bare non-zero numbers is refused (`looks_numeric`, both readings named).
 `inf`, `nan`, hex, dates, trailing minus signs, Indian grouping (`1,23,456`) and text longer
 than `MAX_NUMBER_CHARS` are not numbers.
 
@@ -50,6 +54,7 @@ MISSING_MARKERS = frozenset(
 TRUE_WORDS = frozenset({"true", "yes", "y", "t"})
 FALSE_WORDS = frozenset({"false", "no", "n", "f"})
 DECIMALS = (".", ",")
+SCALE_UNITS = frozenset({"%"})  # units whose bare numbers are ambiguous (12% or 0.12)
 MAX_NUMBER_CHARS = 64  # longer text is never read as a number (and costs no regex time)
 
 _CURRENCY = "$€£¥₹₩₽₺₪฿"
@@ -84,6 +89,16 @@ def clean_text(text: str) -> str:
     if text.isascii() and " " not in text and text.isprintable() and text == text.strip():
         return text  # the common case, fast: "east", "B2"
     return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def clean_name(text: str) -> str:
+    """A column name as people read it: NFC and stripped (inner spaces are kept: a request
+    must send the name as the header wrote it).
+
+    >>> clean_name(" Re\u0301gion ") == "R\u00e9gion"
+    True
+    """
+    return unicodedata.normalize("NFC", text).strip()
 
 
 def fold_case(levels: Iterable[str]) -> dict[str, str]:

@@ -174,7 +174,7 @@ def test_a_row_with_more_fields_than_the_header_is_refused_with_its_line(tmp_pat
     path = tmp_path / "data.csv"
     path.write_text("age,income,outcome\n1,2,0\n3,55,544.44,1\n")
     err = refusal(path)
-    assert "line 3 of" in err.message and "has 4 fields but the header 3" in err.message
+    assert "line 3 of" in err.message and "has 4 fields but the header has 3" in err.message
     assert "quote values that contain the separator ','" in err.message
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -148,16 +149,107 @@ def test_schema_round_trips_through_json_dict() -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"features": {"a": {"type": "text"}}}, 'use "numeric" or "categorical"'),
+        ({"features": {"a": {"type": "text"}}}, 'a.type must be "numeric" or "categorical"'),
         ({"features": {"a": {"type": "numeric", "min": 5, "max": 1}}}, "greater than max"),
-        ({"features": {"a": {"type": "numeric", "mn": 5}}}, "unknown key"),
+        ({"features": {"a": {"type": "numeric", "mn": 5}}}, "unknown key(s) ['mn']; allowed"),
         ({"features": {"a": {"type": "categorical", "closed": True}}}, "declares no levels"),
-        ({"feature": {}}, '"features" object'),
+        ({"feature": {}}, "unknown key(s) ['feature']; allowed keys are ['features'"),
+        ({"target": "y"}, '"features" object'),
+        ({"features": {}}, '"features" is empty'),
+        # Booleans are JSON true/false: "false" is a string, and a non-empty one.
+        (
+            {"features": {"income": {"type": "numeric", "nullable": "false"}}},
+            'features.income.nullable must be true or false, got "false"',
+        ),
+        (
+            {"features": {"income": {"type": "numeric", "nullable": "yes"}}},
+            'features.income.nullable must be true or false, got "yes"',
+        ),
+        (
+            {"features": {"income": {"type": "numeric", "nullable": 0}}},
+            "features.income.nullable must be true or false, got 0",
+        ),
+        (
+            {"features": {"r": {"type": "categorical", "closed": "no", "levels": ["a", "b"]}}},
+            'features.r.closed must be true or false, got "no"',
+        ),
+        (
+            {"features": {"a": {"type": "numeric", "min": "0"}}},
+            'a.min must be a finite number, got "0"',
+        ),
+        (
+            {"features": {"a": {"type": "numeric", "max": True}}},
+            "a.max must be a finite number, got true",
+        ),
+        ({"features": {"a": {"type": "numeric", "min": 10**400}}}, "a.min must be a finite number"),
+        ({"features": {"a": {"type": "numeric", "soft_min": [1]}}}, "a.soft_min must be a finite"),
+        (
+            {"features": {"a": {"type": "categorical", "levels": [1, 2]}}},
+            "a.levels must be a list of strings",
+        ),
+        (
+            {"features": {"a": {"type": "categorical", "levels": "ab"}}},
+            "a.levels must be a list of strings",
+        ),
+        ({"features": {"a": {"type": "categorical", "levels": ["x", " X"]}}}, "one level"),
+        ({"features": {"a": {"type": "categorical", "levels": ["x", "NA"]}}}, "missing value"),
+        ({"features": {"a": {"type": "categorical", "min": 0}}}, "categorical, which has no min"),
+        ({"features": {"a": {"type": "numeric", "levels": ["x"]}}}, "numeric, which has no levels"),
+        ({"features": {"a": {"type": "numeric", "decimal": ";"}}}, 'a.decimal must be "." or ","'),
+        ({"features": {"a": {"type": "numeric", "unit": 5}}}, "a.unit must be a string or null"),
+        ({"features": {"a": ["numeric"]}}, "features.a must be an object"),
+        ({"features": {"a": {"type": "numeric", "name": "b"}}}, "it must be the key, 'a'"),
+        (
+            {"features": {"R\u00e9gion": {"type": "numeric"}, "Re\u0301gion": {"type": "numeric"}}},
+            "'R\u00e9gion' is declared twice",
+        ),
+        (
+            {"features": [{"name": "a", "type": "numeric"}, {"name": "a", "type": "numeric"}]},
+            "twice",
+        ),
+        ({"features": {"a": {"type": "numeric"}}, "positive": 1}, "positive must be a string"),
     ],
 )
 def test_bad_schema_file_content_is_explained(data: dict[str, Any], message: str) -> None:
-    with pytest.raises(DataError, match=message):
-        FeatureSchema.from_dict(data)
+    with pytest.raises(DataError) as err:
+        FeatureSchema.from_dict(data, where="schema.json")
+    assert err.value.code == "invalid_data"
+    assert err.value.message.startswith("schema.json: ")
+    assert message in err.value.message and "\n" not in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '{"features": {"income": {"type": "numeric"}, "income": {"type": "categorical"}}}',
+            "has the key 'income' twice in one object",
+        ),
+        ('{"features": {"a": {"type": "numeric", "type": "numeric"}}}', "the key 'type' twice"),
+        ('{"features": {"a": {"type": "numeric", "min": ' + "9" * 5000 + "}}}", "4,300 digits"),
+        ('{"features": ' + "[" * 100_000, "nested too deeply"),
+        ('{"features": {"a": {"type": "numeric", "min": NaN}}}', "a.min must be a finite number"),
+        ('{"features": {"a": {"type": "numeric"}}', "is not valid JSON"),
+    ],
+)
+def test_bad_schema_files_are_refused_naming_the_file(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "schema.json"
+    path.write_text(text)
+    with pytest.raises(DataError) as err:
+        FeatureSchema.from_file(path)
+    assert err.value.code == "invalid_data" and str(path) in err.value.message
+    assert message in err.value.message and "\n" not in err.value.message
+
+
+def test_schema_levels_and_names_are_read_as_data_is() -> None:
+    s = FeatureSchema.from_dict(
+        {"features": {" Re\u0301gion ": {"type": "categorical", "levels": [" North\u00a0 East"]}}}
+    )
+    assert s.names == ["R\u00e9gion"] and s["R\u00e9gion"].levels == ("North East",)
+    # What `Feature.to_dict` writes for defaults is accepted back.
+    assert FeatureSchema.from_dict(s.to_dict()) == s
 
 
 def test_to_matrix_mixed_types_and_nulls() -> None:
