@@ -315,85 +315,73 @@ class Writer(threading.Thread):
                         f"no production model is loaded; run `{cli('init')}` or promote a version"
                     )
                 continue
-            records = [r for job in group for r in job.records]
-            try:
-                X = model.schema.to_matrix([r.values for r in records])
-                # Records were validated against the schema: skip sklearn's re-checks.
-                with config_context(assume_finite=True, skip_parameter_validation=True):
-                    proba = model.predict_proba(X)
-            except Exception as exc:  # a broken model must not kill the writer
-                log.exception("scoring failed with %s", model.version)
-                for job in group:
-                    job.error = UnavailableError(
-                        f"model {model.version} failed to score: {type(exc).__name__}",
-                        code="scoring_failed",
-                    )
-                continue
-            shadow_proba = None
-            if (
-                shadow is not None
-                and shadow.version != model.version
-                and shadow.schema.names == model.schema.names
-            ):
-                try:
-                    shadow_proba = shadow.predict_proba(X)
-                except Exception:  # shadow trouble never reaches the caller
-                    log.exception("shadow scoring failed with %s", shadow.version)
-            now = db.iso(self._clock() if self._clock is not None else None)
-            scored = time.monotonic()
-            i = 0
+            rows.extend(self._score_group(model, group, shadow))
+        return rows
+
+    def _score_group(
+        self, model: LoadedModel, group: list[PredictJob], shadow: LoadedModel | None
+    ) -> list[tuple[Any, ...]]:
+        """One predict_proba for every record of `group` (and of the shadow model, when it
+        takes the same features); each job gets its answers, and the rows to insert are
+        returned. A model that fails to score fails its jobs, never the writer."""
+        records = [r for job in group for r in job.records]
+        try:
+            X = model.schema.to_matrix([r.values for r in records])
+            # Records were validated against the schema: skip sklearn's re-checks.
+            with config_context(assume_finite=True, skip_parameter_validation=True):
+                proba = model.predict_proba(X)
+        except Exception as exc:  # a broken model must not kill the writer
+            log.exception("scoring failed with %s", model.version)
             for job in group:
-                results = []
-                latency = round((scored - job.started) * 1000.0, 3)
-                for rec in job.records:
-                    p = float(proba[i])
-                    pid = uuid.uuid4().hex
-                    pred = int(p >= model.threshold)
-                    features = store.dumps(rec.record)
-                    oor = json.dumps(list(rec.out_of_range)) if rec.out_of_range else None
+                job.error = UnavailableError(
+                    f"model {model.version} failed to score: {type(exc).__name__}",
+                    code="scoring_failed",
+                )
+            return []
+        shadow_proba = None
+        if (
+            shadow is not None
+            and shadow.version != model.version
+            and shadow.schema.names == model.schema.names
+        ):
+            try:
+                shadow_proba = shadow.predict_proba(X)
+            except Exception:  # shadow trouble never reaches the caller
+                log.exception("shadow scoring failed with %s", shadow.version)
+        now = db.iso(self._clock() if self._clock is not None else None)
+        scored = time.monotonic()
+        rows: list[tuple[Any, ...]] = []
+        i = 0
+        for job in group:
+            results = []
+            latency = round((scored - job.started) * 1000.0, 3)
+            for rec in job.records:
+                p = float(proba[i])
+                pid = uuid.uuid4().hex
+                pred = int(p >= model.threshold)
+                features = store.dumps(rec.record)
+                oor = json.dumps(list(rec.out_of_range)) if rec.out_of_range else None
+                rows.append(
+                    (pid, now, model.version, job.role, None, features, p, pred)
+                    + (model.threshold, latency, oor)
+                )
+                if shadow_proba is not None and shadow is not None:
+                    sp = float(shadow_proba[i])
                     rows.append(
-                        (
-                            pid,
-                            now,
-                            model.version,
-                            job.role,
-                            None,
-                            features,
-                            p,
-                            pred,
-                            model.threshold,
-                            latency,
-                            oor,
-                        )
+                        (uuid.uuid4().hex, now, shadow.version, "shadow", pid, features, sp)
+                        + (int(sp >= shadow.threshold), shadow.threshold, None, oor)
                     )
-                    if shadow_proba is not None and shadow is not None:
-                        sp = float(shadow_proba[i])
-                        rows.append(
-                            (
-                                uuid.uuid4().hex,
-                                now,
-                                shadow.version,
-                                "shadow",
-                                pid,
-                                features,
-                                sp,
-                                int(sp >= shadow.threshold),
-                                shadow.threshold,
-                                None,
-                                oor,
-                            )
-                        )
-                    results.append(
-                        {
-                            "prediction_id": pid,
-                            "probability": p,
-                            "prediction": pred,
-                            "model_version": model.version,
-                            "out_of_range": list(rec.out_of_range),
-                        }
-                    )
-                    i += 1
-                job.result = results
+                results.append(
+                    {
+                        "prediction_id": pid,
+                        "probability": p,
+                        "prediction": pred,
+                        "model_version": model.version,
+                        "out_of_range": list(rec.out_of_range),
+                    }
+                )
+                i += 1
+            job.result = results
         return rows
 
     def _process(self, jobs: list[_Job]) -> None:
