@@ -215,6 +215,7 @@ class Demo:
         return [(str(g), int(p), str(r)) for g, p, r in rows]
 
     def run(self) -> None:
+        """The nine steps, each a method; any failed expectation raises SelfhealError."""
         self.say(
             f"starting run.py on 127.0.0.1:{self.port}, home {self.home} "
             "(first start trains v0001 on synthetic credit data)"
@@ -226,10 +227,21 @@ class Demo:
             f"AUC {info['metrics']['auc']:.3f}, threshold {info['threshold']:.2f}"
         )
 
+        self._baseline()
+        self._covariate_drift()
+        self._concept_drift()
+        self._detect_and_heal()
+        self._probation_rollback()
+        self._healed_again()
+        self._bad_candidate()
+        self._manual_rollback()
+
+    def _baseline(self) -> None:
         self.step(1, "baseline traffic and labels")
         self.traffic(800, seed=1)
         self.cycle()
 
+    def _covariate_drift(self) -> None:
         self.step(2, "covariate drift: the inputs move, the relationship does not")
         self.say("incomes +50%, applicants 10 years older; their labels have not arrived yet")
         self.traffic(800, seed=2, drift="covariate", labels=False)
@@ -246,10 +258,12 @@ class Demo:
                     "the move, and the gates judge the challenger on them"
                 )
 
+    def _concept_drift(self) -> None:
         self.step(3, "concept drift: the relationship between inputs and default changes")
         self.say("high income now signals over-leverage; the inputs look as before")
         self.traffic(2000, seed=4, drift="concept")
 
+    def _detect_and_heal(self) -> None:
         self.step(4, "the monitor detects the performance drop")
         summary = self.cycle()
         self.say(
@@ -272,6 +286,7 @@ class Demo:
             "the same requests until 200 of them are labeled (probation)"
         )
 
+    def _probation_rollback(self) -> None:
         self.step(6, "the old relationship returns: probation rolls back by itself")
         self.traffic(300, seed=5)
         summary = self.cycle()
@@ -286,6 +301,7 @@ class Demo:
             raise SelfhealError("demo: the probation did not roll back", code="demo_failed")
         self.say(f"the server answers with {self.serving('v0001')} again, without a restart")
 
+    def _healed_again(self) -> None:
         self.step(7, "the new relationship returns: healed again, the cooldown notwithstanding")
         self.traffic(1000, seed=6, drift="concept")
         summary = self.cycle()
@@ -294,6 +310,7 @@ class Demo:
             if run["status"] == "promoted" and run.get("candidate_version"):
                 self.serving(str(run["candidate_version"]))
 
+    def _bad_candidate(self) -> None:
         self.step(8, "a deliberately bad candidate is rejected")
         bad = self.home.parent / "shuffled.csv"
         frame = datasets.generate(3000, seed=5, drift="concept")
@@ -311,6 +328,7 @@ class Demo:
                 self.say(line.strip()[:160])
         self.say(f"production is still {self.production()}")
 
+    def _manual_rollback(self) -> None:
         self.step(9, "a manual rollback")
         current = self.production()
         out = self.cli("rollback", "--reason", "demo: operator rollback")
