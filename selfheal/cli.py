@@ -91,6 +91,39 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
+# The range of every numeric option, refused by argparse (exit 2) outside it: an unbounded
+# number reached numpy or the clock as a MemoryError or an OverflowError. The ranges are in
+# each option's --help and in docs/troubleshooting.md ("Numeric options").
+MAX_ROWS = 10_000_000  # as SELFHEAL_BOOTSTRAP_ROWS
+MIN_REPLAY_TRAIN_ROWS = 200  # selfheal.replay.MIN_TRAIN_ROWS (a test keeps them equal)
+MAX_DAYS = 36_500  # as SELFHEAL_RETENTION_DAYS
+MAX_REPLAY_YEARS = 100  # injected time a replay may cover (the clock ends in year 9999)
+
+
+def bounded(
+    low: float, high: float, *, integer: bool = True, above: bool = False
+) -> Callable[[str], Any]:
+    """An argparse `type`: a number from `low` to `high` (greater than `low` with `above`),
+    an integer unless `integer=False`. Anything else is an argparse error that names the
+    option, the range and what was given."""
+    lo, hi = (str(int(x)) if float(x).is_integer() else str(x) for x in (low, high))
+    allowed = f"{'an integer' if integer else 'a number'} " + (
+        f"greater than {lo} and at most {hi}" if above else f"from {lo} to {hi}"
+    )
+
+    def parse(text: str) -> int | float:
+        try:
+            value: int | float = int(text) if integer else float(text)
+        except ValueError:
+            value = math.nan
+        in_range = math.isfinite(value) and (value > low if above else value >= low)
+        if not (in_range and value <= high):
+            raise argparse.ArgumentTypeError(f"expected {allowed}, got {text!r}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="selfheal", description="A self-healing machine-learning service.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -119,8 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="train column COL of --data as a category (codes, zip codes); repeatable",
     )
     t.add_argument("--classifier", choices=("hgb", "logreg"), help="default: SELFHEAL_CLASSIFIER")
-    t.add_argument("--seed", type=int, help="default: SELFHEAL_SEED")
-    t.add_argument("--rows", type=int, help="synthetic rows when no --data")
+    t.add_argument(
+        "--seed", type=bounded(0, MAX_SEED), help=f"0 to {MAX_SEED}; default: SELFHEAL_SEED"
+    )
+    t.add_argument(
+        "--rows",
+        type=bounded(1, MAX_ROWS),
+        metavar="N",
+        help=f"synthetic rows when no --data, 1 to {MAX_ROWS} (default: SELFHEAL_BOOTSTRAP_ROWS)",
+    )
     group = t.add_mutually_exclusive_group()
     group.add_argument("--promote", action="store_true", help="promote the new version")
     t.add_argument(
@@ -150,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
     rb = sub.add_parser("rollback", help="return production to the previous version")
     rb.add_argument("--to", metavar="VERSION", help="roll back to this version instead")
     rb.add_argument("--reason", default="", help="recorded in the audit trail")
+    rb.add_argument(
+        "--force",
+        action="store_true",
+        help="roll back even to a version whose fields differ from production's",
+    )
 
     rt = sub.add_parser(
         "retrain",
@@ -193,35 +238,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.add_argument(
         "--train-rows",
-        type=int,
+        type=bounded(MIN_REPLAY_TRAIN_ROWS, MAX_ROWS),
         default=1000,
         metavar="N",
-        help="v0001 is trained and promoted on the first N rows (default 1000)",
+        help=f"v0001 is trained and promoted on the first N rows, {MIN_REPLAY_TRAIN_ROWS} to "
+        f"{MAX_ROWS} (default 1000)",
     )
     rp.add_argument(
-        "--batch", type=int, default=100, metavar="N", help="rows per request (default 100)"
+        "--batch",
+        type=bounded(1, 100_000),
+        default=100,
+        metavar="N",
+        help="rows per request, 1 to 100000 (default 100)",
     )
     rp.add_argument(
         "--label-delay",
-        type=int,
+        type=bounded(0, 1_000_000),
         default=0,
         metavar="BATCHES",
-        help="a batch's labels arrive after this many further batches (default 0)",
+        help="a batch's labels arrive after this many further batches, 0 to 1000000 (default 0)",
     )
     rp.add_argument(
         "--seconds-per-row",
-        type=float,
+        type=bounded(0, 86_400, integer=False, above=True),
         default=1.0,
         metavar="S",
-        help="injected time per row; a monitor cycle runs every SELFHEAL_MONITOR_INTERVAL "
+        help="injected time per row, more than 0 and at most 86400 (a day), and at most 100 "
+        "years over the whole stream; a monitor cycle runs every SELFHEAL_MONITOR_INTERVAL "
         "seconds of it (default 1)",
     )
     rp.add_argument(
         "--segment",
-        type=int,
+        type=bounded(1, MAX_ROWS),
         default=1000,
         metavar="N",
-        help="rows per table segment (default 1000)",
+        help=f"rows per table segment, 1 to {MAX_ROWS} (default 1000)",
     )
     rp.add_argument("--classifier", choices=("hgb", "logreg"), help="default: SELFHEAL_CLASSIFIER")
     rp.add_argument(
@@ -234,7 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--report", metavar="HTML", help="also write a self-contained HTML report")
 
     pn = sub.add_parser("prune", help="delete predictions, labels and cycles older than DAYS")
-    pn.add_argument("--days", type=float, required=True, help="keep this many days")
+    pn.add_argument(
+        "--days",
+        type=bounded(0, MAX_DAYS, integer=False),
+        required=True,
+        help=f"keep this many days, 0 to {MAX_DAYS} (fractions allowed)",
+    )
 
     bk = sub.add_parser("backup", help="copy the database with SQLite's online backup API")
     bk.add_argument("--to", metavar="PATH", help="default: var/backups/selfheal-<time>.db")
@@ -343,26 +399,32 @@ def _print_cycle(summary: dict[str, Any]) -> None:
         print(f"  report: {summary['report_path']}")
 
 
-def _home(settings: Settings, *, existing: bool = False) -> Home:
-    """The state root, to use in a `with` block. `existing=True` for commands that only
-    read: a missing home (after `make clean-all`, or a mistyped SELFHEAL_HOME) is an error,
-    never created empty."""
+def _home(settings: Settings, *, existing: bool = True) -> Home:
+    """The state root, to use in a `with` block. Only the commands that make a home (`init`,
+    `train`) pass `existing=False`; every other command reads or maintains one, and a
+    missing home (after `make clean-all`, or a mistyped SELFHEAL_HOME) is an error, never
+    created empty (`prune` did, and reported success)."""
     from selfheal.home import Home
 
-    if existing and not settings.db_path.exists():
+    if existing:
+        _require_home(settings)
+    return Home(settings)
+
+
+def _require_home(settings: Settings) -> None:
+    if not settings.db_path.is_file():
         raise NotFoundError(
             f"no selfheal home at {settings.home_path} (no {settings.db_path.name}); run "
             f"`make init` (or `{command_name()} init`) there, or set SELFHEAL_HOME to the "
             "right folder",
             code="no_home",
         )
-    return Home(settings)
 
 
 def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     from selfheal.home import bootstrap
 
-    with _home(settings) as home:
+    with _home(settings, existing=False) as home:
         version = bootstrap(home)
         if version:
             m = home.registry.meta(version)["metrics"]
@@ -378,11 +440,7 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from selfheal.home import train_version
 
-    if args.rows is not None and args.rows < 1:
-        raise ValidationError(f"--rows must be at least 1, got {args.rows}")
-    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
-        raise ValidationError(f"--seed must be an integer from 0 to {MAX_SEED}, got {args.seed}")
-    with _home(settings) as home:
+    with _home(settings, existing=False) as home:
         trained = train_version(
             home,
             data=args.data,
@@ -429,7 +487,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     from selfheal.home import compare_live
 
-    with _home(settings, existing=True) as home:
+    with _home(settings) as home:
         rows = home.registry.list(verify=True)
         n, live = compare_live(home, [r["version"] for r in rows if r.get("status") != "corrupt"])
         _print_models(rows, live, n)
@@ -463,8 +521,18 @@ def _say_probation_ended(home: Home, event: str) -> None:
 
 
 def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
+    from selfheal.home import rollback_check
+
     with _home(settings) as home:
-        ptr = home.registry.rollback(to=args.to, reason=args.reason, actor="cli")
+        warnings: list[str] = []
+        ptr = home.registry.rollback(
+            to=args.to,
+            reason=args.reason,
+            actor="cli",
+            check=rollback_check(home.registry, force=args.force, warnings=warnings),
+        )
+        for warning in warnings:
+            sys.stderr.write(f"selfheal: warning: {warning}\n")
         print(f"rolled back from {ptr['previous']} to {ptr['version']}")
         _say_probation_ended(home, "rolled_back")
     return EXIT_OK
@@ -581,6 +649,14 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         raise DataError(
             f"--train-rows {args.train_rows} leaves nothing to replay: {args.data} has "
             f"{len(frame)} data rows; pass a smaller --train-rows",
+            code="invalid_arguments",
+        )
+    years = (len(frame) - args.train_rows) * args.seconds_per_row / (365.25 * 86_400)
+    if years > MAX_REPLAY_YEARS:
+        raise DataError(
+            f"--seconds-per-row {args.seconds_per_row:g} over the {len(frame) - args.train_rows} "
+            f"rows to replay spans {years:.0f} years of injected time, more than the "
+            f"{MAX_REPLAY_YEARS} allowed; pass a smaller --seconds-per-row",
             code="invalid_arguments",
         )
     report = Path(args.report) if args.report else None
@@ -733,13 +809,8 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
     from selfheal import store
     from selfheal.db import iso, utcnow
 
-    if not math.isfinite(args.days) or args.days < 0:
-        raise ValidationError(f"--days must be a number >= 0, got {args.days}")
     with _home(settings) as home:
-        try:
-            cutoff = iso(utcnow() - timedelta(days=args.days))
-        except OverflowError:  # further back than year 1: keep everything
-            cutoff = "0001-01-01T00:00:00.000000Z"
+        cutoff = iso(utcnow() - timedelta(days=args.days))  # --days is at most MAX_DAYS
         pruned = home.write(lambda c: store.prune(c, cutoff))
         print(
             f"pruned rows older than {cutoff}: {pruned['predictions']} predictions, "
@@ -751,10 +822,12 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     from selfheal.db import backup, iso
 
+    _require_home(settings)
     name = f"selfheal-{iso()[:19].replace(':', '')}.db"
     target = Path(args.to) if args.to else settings.home_path / "backups" / name
     if target.is_dir():  # like cp: into that folder
         target = target / name
+    _check_backup_target(target, settings)
     try:
         pages = backup(settings.db_path, target)
     except (OSError, sqlite3.Error) as exc:
@@ -771,10 +844,37 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _check_backup_target(target: Path, settings: Settings) -> None:
+    """Refuse a backup onto the live database (or its -wal, -shm or -journal file), by any
+    path that leads there (a folder, `..`, a symlink, a hard link), or into the registry
+    folder, whose contents the registry owns: the copy would replace what it copies, or
+    litter the model store. Exit 2."""
+    db = settings.db_path.resolve()
+    live = [db] + [db.with_name(db.name + suffix) for suffix in ("-wal", "-shm", "-journal")]
+    resolved = target.resolve()
+    same = resolved in live or any(
+        target.exists() and path.exists() and target.samefile(path) for path in live
+    )
+    if same:
+        raise DataError(
+            f"--to {target} is the live database {settings.db_path} (or one of its files); "
+            "a backup must go elsewhere: pass --to a path outside the database's files, or "
+            f"leave --to out for {settings.home_path / 'backups'}/",
+            code="invalid_arguments",
+        )
+    registry = settings.registry_path.resolve()
+    if resolved == registry or registry in resolved.parents:
+        raise DataError(
+            f"--to {target} is inside the model registry {settings.registry_path}, which "
+            "holds only model versions; pass --to a path outside it",
+            code="invalid_arguments",
+        )
+
+
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     from selfheal.home import status
 
-    with _home(settings, existing=True) as home:
+    with _home(settings) as home:
         info = status(home)
     if args.json:
         print(json.dumps(info, indent=2, default=str))
@@ -895,6 +995,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         sys.stderr.write(
             f"selfheal: error: database {where}: {exc}; if it says "
             "'locked', another process holds a long transaction: retry\n"
+        )
+        return EXIT_FAILED
+    except MemoryError:  # too much data for this machine: not a bug
+        sys.stderr.write(
+            f"selfheal: error: out of memory during `{command_name()} {args.command}`; use "
+            "less data (a smaller CSV or --rows) or a machine with more memory\n"
         )
         return EXIT_FAILED
     except ImportError as exc:  # a dependency missing from this interpreter: not a bug

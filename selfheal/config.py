@@ -9,7 +9,9 @@ The environment wins over `.env`, which is read with the standard library only.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -445,6 +447,8 @@ def _parse(setting: Setting, raw: str) -> Any:
     if setting.kind in ("str", "path"):
         if setting.kind == "path" and not value:
             raise bad("a non-empty path")
+        if setting.kind == "str" and setting.name == "host" and not is_host(value):
+            raise bad(HOST_RULE)
         return value
     if setting.kind == "choice":
         upper = setting.choices == _LOG_LEVELS
@@ -476,19 +480,73 @@ def _parse(setting: Setting, raw: str) -> Any:
     return number
 
 
+HOST_RULE = (
+    "an IP address of this machine (127.0.0.1, or 0.0.0.0 for every interface; IPv6 "
+    "without brackets, e.g. ::1) or a host name (letters, digits, hyphens and dots, e.g. "
+    "localhost)"
+)
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def is_host(value: str) -> bool:
+    """Whether `value` can be SELFHEAL_HOST: an IPv4 or IPv6 address literal, or a host
+    name by RFC 1123 (dot-separated labels of 1-63 letters, digits and inner hyphens, at
+    most 253 characters, not all digits in the last label, so `256.1.1.1` is neither).
+    Nothing is looked up: whether the name resolves and the address belongs to this
+    machine is the server's start-up (`selfheal.server`) to find out."""
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        pass
+    name = value[:-1] if value.endswith(".") else value
+    if not name.isascii() or not 0 < len(name) <= 253:
+        return False
+    labels = name.split(".")
+    return all(_HOST_LABEL.fullmatch(label) for label in labels) and not labels[-1].isdigit()
+
+
 def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
-def read_env_file(path: Path) -> dict[str, str]:
-    """Parse a `.env` file: `KEY=value` lines, `#` comments, optional `export` and quotes."""
+def env_file_path(
+    environ: Mapping[str, str], env_file: Path | str | None = None
+) -> tuple[Path, bool]:
+    """The settings file to read and whether it was named explicitly (`env_file`, or
+    `SELFHEAL_ENV_FILE`); the default `./.env` may be absent, a named file may not."""
+    named = env_file or environ.get("SELFHEAL_ENV_FILE")
+    return Path(named or ".env"), bool(named)
+
+
+def read_env_file(path: Path, *, required: bool = False) -> dict[str, str]:
+    """Parse a `.env` file: `KEY=value` lines, `#` comments, optional `export` and quotes.
+
+    A missing file is no settings, unless `required` (a file named by SELFHEAL_ENV_FILE:
+    silently falling back to the defaults would hide a typo in its name). A file that
+    cannot be read, or is not UTF-8 text, is a `ConfigError` naming it."""
     values: dict[str, str] = {}
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return values
+        if not required:
+            return values
+        raise ConfigError(
+            f"settings file {path} (SELFHEAL_ENV_FILE) does not exist; correct "
+            "SELFHEAL_ENV_FILE or unset it to read ./.env",
+            details={"file": str(path)},
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"settings file {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+            f"offset {exc.start}); save it as UTF-8",
+            details={"file": str(path), "offset": exc.start},
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read settings file {path}: {exc.strerror}") from None
+        raise ConfigError(
+            f"cannot read settings file {path}: {exc.strerror or exc}",
+            details={"file": str(path)},
+        ) from None
     for lineno, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
@@ -599,8 +657,8 @@ class Settings:
         variables are an error, so a typo never silently falls back to a default.
         """
         env = dict(os.environ if environ is None else environ)
-        file_path = Path(env_file or env.get("SELFHEAL_ENV_FILE") or ".env")
-        merged = {**read_env_file(file_path), **env}
+        file_path, named = env_file_path(env, env_file)
+        merged = {**read_env_file(file_path, required=named), **env}
         unknown = sorted(
             k
             for k in merged
@@ -712,10 +770,14 @@ def check_environment(
     import difflib
 
     env = dict(os.environ if environ is None else environ)
-    file_path = Path(env_file or env.get("SELFHEAL_ENV_FILE") or ".env")
-    from_file = read_env_file(file_path)
-    merged = {**from_file, **env}
+    file_path, named = env_file_path(env, env_file)
     problems: list[str] = []
+    try:
+        from_file = read_env_file(file_path, required=named)
+    except ConfigError as exc:  # listed; the environment is still checked
+        from_file = {}
+        problems.append(exc.message)
+    merged = {**from_file, **env}
     for key in sorted(merged):
         if not key.startswith("SELFHEAL_") or key == "SELFHEAL_ENV_FILE":
             continue

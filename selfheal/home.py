@@ -293,11 +293,13 @@ def feature_change(registry: Registry, names: list[str]) -> tuple[str, list[str]
 
 
 def check_feature_change(
-    registry: Registry, names: list[str], *, force: bool, what: str
+    registry: Registry, names: list[str], *, force: bool, what: str, action: str = "promote it"
 ) -> str | None:
     """Refuse (`schema_change`, 409) to put into production a model whose fields differ
     from production's, unless `force`: every client request shaped for the old fields would
-    get 422. With `force`, returns the sentence to warn with; None when nothing changes."""
+    get 422. The same rule holds for a promotion and a rollback (`action` says which, for
+    the message). With `force`, returns the sentence to warn with; None when nothing
+    changes."""
     change = feature_change(registry, names)
     if change is None:
         return None
@@ -311,11 +313,32 @@ def check_feature_change(
         from selfheal.errors import ConflictError
 
         raise ConflictError(
-            text + '; pass --force (API: "force": true) to promote it anyway',
+            text + f'; pass --force (API: "force": true) to {action} anyway',
             code="schema_change",
             details={"production": current, "added": gained, "removed": lost},
         )
     return text
+
+
+def rollback_check(
+    registry: Registry, *, force: bool, warnings: list[str]
+) -> Callable[[str], None]:
+    """The `check` of `Registry.rollback`: a rollback to a version whose fields differ from
+    production's is refused like such a promotion (`check_feature_change`), unless `force`;
+    a forced one appends its warning to `warnings`."""
+
+    def check(target: str) -> None:
+        warning = check_feature_change(
+            registry,
+            version_names(registry, target),
+            force=force,
+            what=target,
+            action="roll back",
+        )
+        if warning:
+            warnings.append(warning)
+
+    return check
 
 
 def version_names(registry: Registry, version: str) -> list[str]:

@@ -442,9 +442,14 @@ class Registry:
         reason: str = "",
         actor: str = "cli",
         details: dict[str, Any] | None = None,
+        check: Callable[[str], None] | None = None,
     ) -> dict[str, Any]:
         """Return production to the previous version (or `to`). The version rolled back
-        from is not pushed onto the history, so a second rollback goes further back."""
+        from is not pushed onto the history, so a second rollback goes further back.
+
+        `check(target)` runs under the lock once the target is known, before the pointer
+        moves; it refuses by raising (the CLI and the API refuse a change of the feature
+        set without force: `home.rollback_check`)."""
         if to is not None:
             check_version_name(to)
         with self._locked():
@@ -477,6 +482,8 @@ class Registry:
                     "serve it deliberately",
                     code="version_rejected",
                 )
+            if check is not None:
+                check(target)
             pointer: dict[str, Any] = {
                 "version": target,
                 "previous": current["version"],

@@ -7,8 +7,10 @@ up here.
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
+import socket
 import sys
 import time
 from types import FrameType
@@ -27,6 +29,33 @@ class _Shutdown(SystemExit):
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     raise _Shutdown(0)
+
+
+def bind_failure(host: str, port: int, exc: OSError | ValueError) -> str:
+    """The one line for a server that cannot listen on `host:port`: what went wrong and
+    which setting fixes it (SELFHEAL_PORT for a port in use or reserved, SELFHEAL_HOST for
+    an address that is not this machine's or a name that does not resolve)."""
+    where = f"cannot listen on {host}:{port} (SELFHEAL_HOST:SELFHEAL_PORT)"
+    fix_host = (
+        "set SELFHEAL_HOST to an address of this machine (127.0.0.1, or 0.0.0.0 for every "
+        "interface) or a name that resolves to one"
+    )
+    if isinstance(exc, (ValueError, socket.gaierror)):
+        return f"{where}: the host does not resolve to an address; {fix_host}"
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"{where}: {reason}; another process listens there: stop it or set "
+            "SELFHEAL_PORT to a free port"
+        )
+    if exc.errno == errno.EACCES:
+        return (
+            f"{where}: {reason}; ports below 1024 need privileges: set SELFHEAL_PORT to "
+            "1024 or above"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"{where}: {reason}; {fix_host}"
+    return f"{where}: {reason}; {fix_host}, and SELFHEAL_PORT to a free port"
 
 
 def main() -> int:
@@ -67,12 +96,9 @@ def serve(settings: Settings) -> int:
             channel_timeout=30,
             connection_limit=1000,
         )
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # waitress: ValueError when the host does not resolve
         service.stop()
-        sys.stderr.write(
-            f"selfheal: error: cannot listen on {settings.host}:{settings.port}: "
-            f"{exc.strerror}; set SELFHEAL_PORT to a free port\n"
-        )
+        sys.stderr.write(f"selfheal: error: {bind_failure(settings.host, settings.port, exc)}\n")
         return 1
     model = service.models.current
     log.info(

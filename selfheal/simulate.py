@@ -1111,14 +1111,31 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+# The range of every integer option: an unbounded N reached numpy as "Maximum allowed
+# dimension exceeded" (every record is built in memory before it is sent).
+MAX_RECORDS = 1_000_000
+MAX_SEED = 2**32 - 1  # numpy's random seed range, as SELFHEAL_SEED
+
+
+def _int_range(low: int, high: int) -> Callable[[str], int]:
+    """An argparse `type`: an integer from `low` to `high`, else an error naming both."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer from {low} to {high}, got {text!r}"
+            )
+        return value
+
+    return parse
+
+
+_records = _int_range(1, MAX_RECORDS)
+_seed = _int_range(0, MAX_SEED)
 
 
 def _fraction(text: str) -> float:
@@ -1131,11 +1148,7 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _batch(text: str) -> int:
-    value = _positive_int(text)
-    if value > 1000:
-        raise argparse.ArgumentTypeError(f"expected at most 1000, got {text!r}")
-    return value
+_batch = _int_range(1, 1000)
 
 
 def _seconds(text: str) -> float:
@@ -1167,8 +1180,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     pr = sub.add_parser("predict", parents=[common], help="send N synthetic predictions")
-    pr.add_argument("n", type=_positive_int, metavar="N", help="number of records")
-    pr.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
+    pr.add_argument("n", type=_records, metavar="N", help=f"number of records, 1 to {MAX_RECORDS}")
+    pr.add_argument("--seed", type=_seed, default=0, help=f"data seed, 0 to {MAX_SEED} (default 0)")
     pr.add_argument("--drift", metavar="TYPE", help="covariate, population or concept")
     pr.add_argument(
         "--labels",
@@ -1186,8 +1199,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     dr = sub.add_parser("drift", parents=[common], help="send drifted traffic")
     dr.add_argument("kind", metavar="TYPE", help="covariate, population or concept")
-    dr.add_argument("--n", type=_positive_int, default=1000, help="records (default 1000)")
-    dr.add_argument("--seed", type=int, default=1, help="data seed (default 1)")
+    dr.add_argument(
+        "--n", type=_records, default=1000, help=f"records, 1 to {MAX_RECORDS} (default 1000)"
+    )
+    dr.add_argument("--seed", type=_seed, default=1, help=f"data seed, 0 to {MAX_SEED} (default 1)")
     dr.add_argument(
         "--labels",
         action=argparse.BooleanOptionalAction,
@@ -1207,11 +1222,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     lb = sub.add_parser("labels", parents=[common], help="send the labels kept for later")
-    lb.add_argument("--limit", type=_positive_int, help="send at most this many")
+    lb.add_argument(
+        "--limit",
+        type=_int_range(1, 100_000_000),
+        help="send at most this many, 1 to 100000000 (default: all)",
+    )
 
     st = sub.add_parser("stats", parents=[common], help="summarise /monitoring/stats")
     st.add_argument(
-        "--window", type=_positive_int, default=1000, help="newest predictions (default 1000)"
+        "--window",
+        type=_int_range(1, 1_000_000),
+        default=1000,
+        help="newest predictions, 1 to 1000000 (default 1000)",
     )
     sub.add_parser("health", parents=[common], help="summarise /health; exit 1 if unhealthy")
     sub.add_parser("verify", parents=[common], help="check the installation; exit 1 if not ok")

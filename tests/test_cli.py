@@ -71,8 +71,16 @@ def test_cli_lifecycle(tmp_path: Path, csv_file: Path) -> None:
     promoted = cli(home, "promote", "v0002", "--reason", "CSV model", "--force")
     assert promoted.returncode == 0 and "promoted v0002 (previous: v0001)" in promoted.stdout
     assert "selfheal: warning: v0002 takes other fields" in promoted.stderr
-    rolled = cli(home, "rollback")
+    # Rolling back crosses the same change of fields: the same rule, the same --force.
+    refused = cli(home, "rollback")
+    assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
+    assert "v0001 takes other fields than production v0002: clients would have to add " in (
+        refused.stderr
+    )
+    assert "credit_score" in refused.stderr and "roll back anyway" in refused.stderr
+    rolled = cli(home, "rollback", "--force")
     assert rolled.returncode == 0 and "rolled back from v0002 to v0001" in rolled.stdout
+    assert "selfheal: warning: v0001 takes other fields" in rolled.stderr
 
     status = cli(home, "status", "--json")
     info = json.loads(status.stdout)
@@ -98,7 +106,7 @@ def test_cli_lifecycle(tmp_path: Path, csv_file: Path) -> None:
     [
         (("frobnicate",), "invalid choice: 'frobnicate'"),
         (("promote",), "the following arguments are required: VERSION"),
-        (("train", "--seed", "many"), "invalid int value: 'many'"),
+        (("train", "--seed", "many"), "--seed: expected an integer from 0 to 4294967295"),
         (("train", "--classifier", "svm"), "invalid choice: 'svm'"),
         ((), "the following arguments are required: COMMAND"),
     ],
@@ -126,6 +134,10 @@ def test_bad_arguments_exit_2_with_one_line(
 def test_operational_errors_are_one_line(
     tmp_path: Path, args: tuple[str, ...], code: int, message: str
 ) -> None:
+    from selfheal.home import Home
+    from tests.conftest import make_settings
+
+    Home(make_settings(tmp_path / "home")).close()  # a home without a model
     r = cli(tmp_path / "home", *args)
     assert r.returncode == code, r.stderr
     assert r.stderr.startswith("selfheal: error: ") and message in r.stderr
@@ -176,10 +188,26 @@ def test_monitor_once_prints_the_retrain_it_started_gate_by_gate(trained_home: A
     assert [g for _, g in verdicts] == ["data_quality", "statistical", "stability", "consistency"]
 
 
-@pytest.mark.parametrize("command", ["models", "status"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "models",
+        "status",
+        "promote v0001",
+        "rollback",
+        "retrain",
+        "monitor --once",
+        "shadow v0001",
+        "report",
+        "prune --days 3",
+        "backup",
+    ],
+)
 def test_read_only_commands_do_not_create_a_home(tmp_path: Path, command: str) -> None:
+    """Only init, train, serve, demo and replay make a home; `prune` on a mistyped
+    SELFHEAL_HOME made an empty one and reported success (and `backup` then backed it up)."""
     home = tmp_path / "mistyped"
-    out = cli(home, command)
+    out = cli(home, *command.split())
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert out.stderr.startswith(f"selfheal: error: no selfheal home at {home}")
     assert "make init" in out.stderr and len(out.stderr.strip().splitlines()) == 1

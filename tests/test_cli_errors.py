@@ -23,7 +23,7 @@ import pytest
 from selfheal import cli, datasets
 from selfheal.cli import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, EXIT_USAGE
 from selfheal.home import Home
-from tests.conftest import PYTHON, ROOT, register_copy, subprocess_env
+from tests.conftest import PYTHON, ROOT, make_settings, register_copy, subprocess_env
 
 
 def parser_commands() -> list[str]:
@@ -44,8 +44,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     (d / "binary.csv").write_bytes(b"\x00\x01\x02")
     (d / "bad.json").write_text("{bad")
     (d / "a_file").write_text("not a folder\n")
+    datasets.generate(40_000, seed=2).to_csv(d / "long.csv", index=False)
     return {
         "good": str(d / "good.csv"),
+        "long": str(d / "long.csv"),
         "noise": str(d / "noise.csv"),
         "ragged": str(d / "ragged.csv"),
         "binary": str(d / "binary.csv"),
@@ -57,8 +59,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 # (command line, home, exit code, a fragment of the one stderr line). Homes: "none" (no
-# SELFHEAL_HOME folder yet), "trained" (v0001 serves, no traffic), "file" (SELFHEAL_HOME
-# is a file). {name} is a path from the `files` fixture.
+# SELFHEAL_HOME folder yet), "empty" (a migrated database, no model), "trained" (v0001
+# serves, no traffic), "file" (SELFHEAL_HOME is a file). {name} is a path from the `files`
+# fixture.
+NO_HOME = "no selfheal home"
 BAD_INPUT: dict[str, list[tuple[str, str, int, str]]] = {
     "init": [("init", "file", EXIT_USAGE, "cannot be used as a folder")],
     "train": [
@@ -69,37 +73,46 @@ BAD_INPUT: dict[str, list[tuple[str, str, int, str]]] = {
         ("train --data {good} --target nope", "none", EXIT_USAGE, "'nope'"),
         ("train --data {good}", "none", EXIT_USAGE, "--data needs --target"),
         ("train --schema {schema}", "none", EXIT_USAGE, "is not valid JSON"),
-        ("train --rows 0", "none", EXIT_USAGE, "--rows must be at least 1, got 0"),
-        ("train --seed -1", "none", EXIT_USAGE, "--seed must be an integer from 0"),
+        ("train --rows 0", "none", EXIT_USAGE, "--rows: expected an integer from 1 to"),
+        ("train --rows 99999999999999999", "none", EXIT_USAGE, "from 1 to 10000000, got"),
+        ("train --seed -1", "none", EXIT_USAGE, "--seed: expected an integer from 0"),
         ("train --classifier svm", "none", EXIT_USAGE, "invalid choice: 'svm'"),
         ("train --challenge", "none", EXIT_FAILED, "needs a production model"),
         # A first model on labels shuffled at random falls below the floors: the gates say no.
         ("train --data {noise} --target default", "none", EXIT_REJECTED, "registered as rejected"),
         # With production but no labeled traffic: test_bad_input_in_a_real_process_is_one_line
     ],
-    "models": [("models", "none", EXIT_FAILED, "no selfheal home")],
+    "models": [("models", "none", EXIT_FAILED, NO_HOME)],
     "promote": [
+        ("promote v0001", "none", EXIT_FAILED, NO_HOME),
         ("promote v0099", "trained", EXIT_FAILED, "v0099 does not exist"),
         ("promote ../etc", "trained", EXIT_FAILED, "invalid version name '../etc'"),
         ("promote v0001", "trained", EXIT_FAILED, "already in production"),
         ("promote", "trained", EXIT_USAGE, "required: VERSION"),
     ],
     "rollback": [
-        ("rollback", "none", EXIT_FAILED, "no production model to roll back"),
+        ("rollback", "none", EXIT_FAILED, NO_HOME),
+        ("rollback", "empty", EXIT_FAILED, "no production model to roll back"),
         ("rollback", "trained", EXIT_FAILED, "no previous production version"),
         ("rollback --to v0099", "trained", EXIT_FAILED, "v0099 does not exist"),
     ],
-    "retrain": [("retrain", "none", EXIT_FAILED, "no production model to retrain from")],
+    "retrain": [
+        ("retrain", "none", EXIT_FAILED, NO_HOME),
+        ("retrain", "empty", EXIT_FAILED, "no production model to retrain from"),
+    ],
     "monitor": [
-        ("monitor --once", "none", EXIT_FAILED, "no production model to monitor"),
+        ("monitor --once", "none", EXIT_FAILED, NO_HOME),
+        ("monitor --once", "empty", EXIT_FAILED, "no production model to monitor"),
         ("monitor", "trained", EXIT_USAGE, "required: --once"),
     ],
     "shadow": [
+        ("shadow v0001", "none", EXIT_FAILED, NO_HOME),
         ("shadow", "trained", EXIT_USAGE, "give a VERSION to shadow, or --stop"),
         ("shadow v0099", "trained", EXIT_FAILED, "v0099 does not exist"),
     ],
     "report": [
-        ("report", "none", EXIT_FAILED, "no production model to report on"),
+        ("report", "none", EXIT_FAILED, NO_HOME),
+        ("report", "empty", EXIT_FAILED, "no production model to report on"),
         ("report", "trained", EXIT_FAILED, "no traffic in the window yet"),
     ],
     "replay": [
@@ -109,7 +122,19 @@ BAD_INPUT: dict[str, list[tuple[str, str, int, str]]] = {
             "replay --data {good} --target default --train-rows 300 --batch 0",
             "none",
             EXIT_USAGE,
-            "--batch must be at least 1",
+            "--batch: expected an integer from 1 to 100000, got '0'",
+        ),
+        (
+            "replay --data {good} --target default --train-rows 100",
+            "none",
+            EXIT_USAGE,
+            "--train-rows: expected an integer from 200 to 10000000",
+        ),
+        (
+            "replay --data {long} --target default --train-rows 300 --seconds-per-row 86400",
+            "none",
+            EXIT_USAGE,
+            "spans 109 years of injected time, more than the 100 allowed",
         ),
         (
             "replay --data {good} --target default --train-rows 300 --home {file}",
@@ -119,16 +144,27 @@ BAD_INPUT: dict[str, list[tuple[str, str, int, str]]] = {
         ),
     ],
     "prune": [
-        ("prune --days nan", "trained", EXIT_USAGE, "--days must be a number >= 0, got nan"),
-        ("prune --days -1", "trained", EXIT_USAGE, "--days must be a number >= 0"),
-        ("prune --days soon", "trained", EXIT_USAGE, "invalid float value: 'soon'"),
+        ("prune --days 3", "none", EXIT_FAILED, NO_HOME),
+        ("prune --days nan", "trained", EXIT_USAGE, "--days: expected a number from 0 to 36500"),
+        ("prune --days -1", "trained", EXIT_USAGE, "--days: expected a number from 0 to 36500"),
+        ("prune --days 1e400", "trained", EXIT_USAGE, "got '1e400'"),
+        ("prune --days soon", "trained", EXIT_USAGE, "got 'soon'"),
     ],
-    "backup": [("backup", "none", EXIT_FAILED, "nothing to back up")],
-    "status": [("status", "none", EXIT_FAILED, "no selfheal home")],
+    "backup": [
+        ("backup", "none", EXIT_FAILED, NO_HOME),
+        ("backup --to {dir}", "none", EXIT_FAILED, NO_HOME),
+    ],
+    "status": [("status", "none", EXIT_FAILED, NO_HOME)],
     "serve": [("serve now", "none", EXIT_USAGE, "unrecognized arguments: now")],
     "simulate": [
         ("simulate predict 5 --url bogus", "none", EXIT_USAGE, "invalid server URL 'bogus'"),
         ("simulate health --url http://127.0.0.1:1", "none", EXIT_FAILED, "cannot reach"),
+        (
+            "simulate predict 99999999999999999999 --url http://127.0.0.1:1",
+            "none",
+            EXIT_USAGE,
+            "argument N: expected an integer from 1 to 1000000",
+        ),
     ],
     "demo": [("demo now", "none", EXIT_USAGE, "unrecognized arguments: now")],
     "env": [("env now", "none", EXIT_USAGE, "unrecognized arguments: now")],
@@ -168,9 +204,16 @@ def homes(
     """Home folders by kind; "trained" is only made when asked for (it copies a home)."""
     yield {
         "none": tmp_path / "home",
+        "empty": lambda: empty_home(tmp_path / "empty"),
         "file": Path(files["file"]),
         "trained": lambda: request.getfixturevalue("trained_home").settings.home_path,
     }
+
+
+def empty_home(path: Path) -> Path:
+    """A migrated database and no model, as `Home` leaves it."""
+    Home(make_settings(path)).close()
+    return path
 
 
 def home_path(homes: dict[str, Any], kind: str) -> Path:
@@ -193,9 +236,12 @@ def test_bad_input_is_one_line_with_the_documented_exit_code(
     capfd: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("SELFHEAL_HOME", str(home_path(homes, home)))
+    path = home_path(homes, home)
+    monkeypatch.setenv("SELFHEAL_HOME", str(path))
     got, out, err = run(line.format(**files).split(), capfd)
     assert_one_line_error(got, out, err, code, fragment.format(**files))
+    if fragment == NO_HOME:  # refused, and not created empty either
+        assert not path.exists()
 
 
 # A valid command line for each command that needs arguments.
@@ -257,7 +303,7 @@ def cli_subprocess(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
         ),
         pytest.param(
             ("monitor", "--once"),
-            "none",
+            "empty",
             EXIT_FAILED,
             "no production model to monitor",
             id="monitor-without-a-model",
@@ -371,3 +417,131 @@ def test_command_name_is_what_runs_here(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("PATH", str(bindir))
     if (bindir / "selfheal").exists():
         assert command_name() == "selfheal"
+
+
+def numeric_options() -> list[tuple[list[str], str, Any]]:
+    """Every option or argument of every command (and `simulate` action) that takes a
+    number: (the command line before it, its name, its argparse type)."""
+    from selfheal import simulate
+
+    found: list[tuple[list[str], str, Any]] = []
+    for prefix, parser in [([], cli.build_parser()), (["simulate"], simulate.build_parser())]:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        for command, subparser in sub.choices.items():
+            for action in subparser._actions:
+                if action.type is None or action.type is str:
+                    continue
+                name = action.option_strings[0] if action.option_strings else action.dest
+                found.append(([*prefix, command], name, action.type))
+    return found
+
+
+def test_every_numeric_option_has_a_range() -> None:
+    """A bare `type=int` let `train --rows 99999999999999999` reach numpy as a MemoryError
+    and `simulate predict 99999999999999999999` as a ValueError, both "please report it".
+    Every numeric option is bounded, and its --help states the range."""
+    options = numeric_options()
+    names = {(" ".join(line), name) for line, name, _ in options}
+    assert {("train", "--rows"), ("train", "--seed"), ("prune", "--days")} <= names
+    assert {("simulate predict", "n"), ("simulate predict", "--seed")} <= names
+    for line, name, kind in options:
+        assert kind not in (int, float), f"{' '.join(line)} {name} has no range"
+        for bad in ("9" * 30, "-" + "9" * 30, "nan", "inf", "-inf", "x"):
+            with pytest.raises(argparse.ArgumentTypeError, match=r"expected .* got "):
+                kind(bad)
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["train", "--seed", "4294967296"], "--seed: expected an integer from 0 to 4294967295"),
+        (["replay", "--data", "x.csv", "--target", "y", "--segment", "0"], "--segment: "),
+        (["replay", "--data", "x.csv", "--target", "y", "--label-delay", "-1"], "--label-delay"),
+        (["replay", "--data", "x.csv", "--target", "y", "--seconds-per-row", "0"], "greater than"),
+        (["simulate", "predict", "5", "--seed", "-1"], "--seed: expected an integer from 0"),
+        (["simulate", "drift", "covariate", "--n", "1000001"], "--n: expected an integer"),
+        (["simulate", "labels", "--limit", "0"], "--limit: expected an integer from 1"),
+        (["simulate", "stats", "--window", "1000001"], "--window: expected an integer from 1"),
+    ],
+)
+def test_a_number_out_of_range_is_a_usage_error_naming_the_option(
+    argv: list[str], fragment: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    got, out, err = run(argv, capfd)
+    assert_one_line_error(got, out, err, EXIT_USAGE, fragment)
+
+
+def test_replay_minimum_training_rows_is_the_replays() -> None:
+    from selfheal.replay import MIN_TRAIN_ROWS
+
+    assert cli.MIN_REPLAY_TRAIN_ROWS == MIN_TRAIN_ROWS
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "{home}/selfheal.db",
+        "{home}/../home/selfheal.db",
+        "{home}/selfheal.db-wal",
+        "{link}",
+        "{home}/registry",
+        "{home}/registry/v0001/copy.db",
+    ],
+)
+def test_backup_refuses_the_live_database_and_the_registry(
+    target: str,
+    trained_home: Home,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`backup --to $SELFHEAL_HOME/selfheal.db` copied the database onto itself and said it
+    succeeded; a backup into the registry folder littered the model store."""
+    home = trained_home.settings.home_path
+    link = tmp_path / "link.db"
+    link.symlink_to(home / "selfheal.db")
+    before = (home / "selfheal.db").read_bytes()
+    monkeypatch.setenv("SELFHEAL_HOME", str(home))
+    got, out, err = run(["backup", "--to", target.format(home=home, link=link)], capfd)
+    where = "model registry" if "registry" in target else "is the live database"
+    assert_one_line_error(got, out, err, EXIT_USAGE, where)
+    assert (home / "selfheal.db").read_bytes() == before
+    assert not list(home.rglob("*.partial")) and not list((home / "registry").glob("*.db"))
+
+
+def test_backup_into_the_home_folder_is_fine(
+    trained_home: Home, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = trained_home.settings.home_path
+    monkeypatch.setenv("SELFHEAL_HOME", str(home))
+    got, out, err = run(["backup", "--to", str(home)], capfd)
+    assert got == EXIT_OK and err == "", err
+    assert len(list(home.glob("selfheal-*.db"))) == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (None, "settings file {file} (SELFHEAL_ENV_FILE) does not exist"),
+        (b"SELFHEAL_PORT=8001\n# caf\xe9\n", "settings file {file} is not UTF-8 text"),
+    ],
+)
+def test_a_bad_env_file_stops_every_command_with_one_line(
+    content: bytes | None,
+    fragment: str,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A named SELFHEAL_ENV_FILE that does not exist fell back to the defaults in silence;
+    one in Latin-1 was "unexpected UnicodeDecodeError ... please report it"."""
+    env_file = tmp_path / "settings.env"
+    if content is not None:
+        env_file.write_bytes(content)
+    monkeypatch.setenv("SELFHEAL_ENV_FILE", str(env_file))
+    monkeypatch.setenv("SELFHEAL_HOME", str(tmp_path / "home"))
+    got, out, err = run(["status"], capfd)
+    assert_one_line_error(got, out, err, EXIT_USAGE, fragment.format(file=env_file))
+    got, out, err = run(["env", "--check"], capfd)
+    assert got == EXIT_USAGE and fragment.format(file=env_file) in out
+    assert not (tmp_path / "home").exists()

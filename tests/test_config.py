@@ -93,3 +93,56 @@ def test_settings_replace_checks_names_and_keeps_the_rest() -> None:
     with pytest.raises(ConfigError, match="prot"):
         s.replace(prot=9000)
     assert "hunter2" not in repr(s.replace(admin_token="hunter2"))
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "0.0.0.0", "::1", "::", "localhost", "api-1.example.com", "web."]
+)
+def test_host_accepts_addresses_and_host_names(host: str) -> None:
+    s = Settings.load(environ={"SELFHEAL_HOST": host}, env_file=os.devnull)
+    assert s.host == host
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["no such host", "256.1.1.1", "1.2.3", "\udcff", "[::1]", "-web", "a_b", "x" * 64, "*"],
+)
+def test_host_that_cannot_be_an_address_is_invalid_at_load(host: str) -> None:
+    """run.py died with waitress' stacked tracebacks on these while `env --check` said ok;
+    nothing is looked up at load (a name that does not resolve fails at start-up)."""
+    from selfheal.config import check_environment
+
+    with pytest.raises(ConfigError, match="SELFHEAL_HOST=") as err:
+        Settings.load(environ={"SELFHEAL_HOST": host}, env_file=os.devnull)
+    assert "an IP address of this machine" in err.value.message
+    problems = check_environment(environ={"SELFHEAL_HOST": host}, env_file=os.devnull)
+    assert len(problems) == 1 and problems[0].startswith("SELFHEAL_HOST=")
+
+
+def test_a_named_env_file_must_exist(tmp_path: Path) -> None:
+    """SELFHEAL_ENV_FILE=/nope fell back to the defaults in silence."""
+    missing = tmp_path / "nope.env"
+    with pytest.raises(ConfigError, match=f"settings file {missing} .* does not exist"):
+        Settings.load(environ={"SELFHEAL_ENV_FILE": str(missing)})
+    with pytest.raises(ConfigError, match="does not exist"):
+        Settings.load(environ={}, env_file=missing)
+    assert Settings.load(environ={"SELFHEAL_ENV_FILE": os.devnull}).port == 8000
+
+
+def test_the_default_env_file_may_be_absent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    assert Settings.load(environ={}).port == 8000
+
+
+def test_an_env_file_that_is_not_utf8_is_invalid_setting(tmp_path: Path) -> None:
+    from selfheal.config import check_environment
+
+    f = tmp_path / "latin1.env"
+    f.write_bytes("SELFHEAL_PORT=8001\n# café\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=f"settings file {f} is not UTF-8 text") as err:
+        Settings.load(environ={}, env_file=f)
+    assert err.value.code == "invalid_setting"
+    problems = check_environment(environ={"SELFHEAL_PORT": "x"}, env_file=f)
+    assert len(problems) == 2 and "is not UTF-8" in problems[0]

@@ -507,7 +507,7 @@ def test_main_errors_are_one_line(cli_env: Path, capsys) -> None:
         (["predict", "5", "--url", url], 1, f"cannot reach {url}: connection refused"),
         (["drift", "bogus", "--url", url], 2, "unknown drift type 'bogus'; use one of "),
         (["predict", "5", "--drift", "x", "--url", url], 2, "unknown drift type 'x'"),
-        (["predict", "0"], 2, "argument N: expected a positive integer, got '0'"),
+        (["predict", "0"], 2, "argument N: expected an integer from 1 to 1000000, got '0'"),
         (["predict", "5", "--label-fraction", "2"], 2, "expected a number from 0 to 1"),
         (["predict", "5", "--url", "localhost:8000"], 2, "invalid server URL"),
         (["teleport"], 2, "argument ACTION: invalid choice: 'teleport'"),

@@ -37,7 +37,33 @@ class ApiError(SelfhealError):
         self.http_status = status
 
 
+MAX_DETAILS = 100  # problems an error's `details` lists; the rest are counted, not listed
+
+
+def cap_details(message: str, details: Any) -> tuple[str, Any]:
+    """An error's message and details with a list of problems cut to its first
+    `MAX_DETAILS`, then one item `{"problem": "truncated", "omitted": n, "message"}`, and
+    the count in the message. A body of 40,000 unknown keys got a 6 MB answer listing each
+    one (9x the request); the first problems are enough to fix the caller."""
+    if not isinstance(details, list) or len(details) <= MAX_DETAILS:
+        return message, details
+    omitted = len(details) - MAX_DETAILS
+    return (
+        f"{message}; details lists the first {MAX_DETAILS} of {len(details)} problems",
+        [
+            *details[:MAX_DETAILS],
+            {
+                "problem": "truncated",
+                "omitted": omitted,
+                "message": f"{omitted} more problem(s) not listed",
+            },
+        ],
+    )
+
+
 def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
+    """Every error answer, ours or the framework's, with its details capped (`cap_details`)."""
+    message, details = cap_details(message, details)
     body = {"error": {"code": code, "message": message, "details": details}}
     return Response(json.dumps(body, default=str), status=status, mimetype="application/json")
 
@@ -143,6 +169,9 @@ def model_or_503() -> Any:
 
 
 def validate_many(model: Any, records: list[Any]) -> list[Validated]:
+    """The validated records, or a `ValidationError` counting every problem and naming the
+    first three; its details list them all, and the answer lists the first `MAX_DETAILS`
+    (`error_response`)."""
     valid: list[Validated] = []
     problems: list[dict[str, Any]] = []
     for i, rec in enumerate(records):

@@ -9,7 +9,12 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from selfheal.errors import InvalidVersionError, ValidationError
-from selfheal.home import check_feature_change, end_probation_by_hand, version_names
+from selfheal.home import (
+    check_feature_change,
+    end_probation_by_hand,
+    rollback_check,
+    version_names,
+)
 from selfheal.openapi import MAX_REASON_CHARS
 from selfheal.web.common import (
     _VERSION,
@@ -150,8 +155,16 @@ def promote() -> Response:
 def rollback() -> Response:
     service = current_service()
     admin()
-    data = admin_body({"to", "reason"})
-    ptr = service.registry.rollback(to=data.get("to"), reason=data.get("reason") or "", actor="api")
+    data = admin_body({"to", "reason", "force"})
+    forced: list[str] = []
+    ptr = service.registry.rollback(
+        to=data.get("to"),
+        reason=data.get("reason") or "",
+        actor="api",
+        check=rollback_check(service.registry, force=data.get("force") is True, warnings=forced),
+    )
+    for changed in forced:  # the clients' contract changes, say so where operators look
+        log.warning("forced rollback over a feature change: %s", changed)
     return production_changed(ptr, "rolled_back")
 
 

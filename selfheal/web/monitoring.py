@@ -253,7 +253,22 @@ def external_predictions() -> Response:
 @bp.get("/monitoring/stats")
 def stats() -> Response:
     service = current_service()
-    window = request.args.get("window", "1000")
+    given = request.args.getlist("window")
+    if len(given) > 1:  # which copy wins differs between proxies and frameworks: take neither
+        raise ApiError(
+            400,
+            "bad_query",
+            f"query parameter 'window' is given {len(given)} times; give it once, e.g. "
+            "?window=1000",
+            details=[
+                {
+                    "field": "window",
+                    "problem": "duplicate_key",
+                    "message": f"'window' is given {len(given)} times",
+                }
+            ],
+        )
+    window = given[0] if given else "1000"
     if (
         not (window.isascii() and window.isdigit() and len(window) <= 7)
         or not 1 <= int(window) <= 1_000_000
