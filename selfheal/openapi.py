@@ -149,6 +149,8 @@ def _label_schema(schema: FeatureSchema | None) -> dict[str, Any]:
                 "maxLength": MAX_LABEL_CHARS,
                 "pattern": f"^\\s*(?:{alternatives})\\s*$",
             },
+            # 0 and 1 written as numbers ("+1", "1.0", "1e0"): read by value
+            {"type": "string", "maxLength": 32, "pattern": _number_text(".")},
         ],
     }
 

@@ -629,8 +629,9 @@ def label_value(value: Any, schema: FeatureSchema | None = None) -> int | None:
 
     Accepted: the target's own two values as the training CSV wrote them (`schema.positive`
     and `schema.negative`, e.g. "yes"/"no" or "bad"/"good"; any case, surrounding spaces
-    ignored), which take precedence; then 0 and 1 (JSON numbers or strings), JSON booleans,
-    and the words true/false, yes/no, y/n, t/f in any case.
+    ignored; numbers by value), which take precedence; then 0 and 1 (JSON numbers or
+    strings, "+1" and "1.0" too), JSON booleans, and the words true/false, yes/no, y/n, t/f
+    in any case.
     """
     if isinstance(value, bool):
         return int(value)
@@ -644,15 +645,26 @@ def label_value(value: Any, schema: FeatureSchema | None = None) -> int | None:
         return None
     folded = text.casefold()
     if schema is not None and schema.positive is not None:
-        if folded == schema.positive.strip().casefold():
+        if _same_label(folded, schema.positive):
             return 1
-        if schema.negative is not None and folded == schema.negative.strip().casefold():
+        if schema.negative is not None and _same_label(folded, schema.negative):
             return 0
-    if folded in ("1", "1.0") or folded in _values.TRUE_WORDS:
+    if _same_label(folded, "1") or folded in _values.TRUE_WORDS:
         return 1
-    if folded in ("0", "0.0") or folded in _values.FALSE_WORDS:
+    if _same_label(folded, "0") or folded in _values.FALSE_WORDS:
         return 0
     return None
+
+
+def _same_label(folded: str, value: str) -> bool:
+    """`folded` (case-folded, stripped) names `value`: the same text in any case, or the
+    same number ("+1", "1.0" and "1e0" are 1), as training reads a target."""
+    target = value.strip().casefold()
+    if folded == target:
+        return True
+    a = _values.parse_number(folded) if len(folded) <= 32 else None
+    b = _values.parse_number(target) if len(target) <= 32 else None
+    return a is not None and b is not None and a[1] is None and b[1] is None and a[0] == b[0]
 
 
 def label_hint(schema: FeatureSchema | None = None) -> str:

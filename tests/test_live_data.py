@@ -416,3 +416,23 @@ def test_rows_logged_under_an_older_contract_are_not_training_data(
     assert not ts.frame["employment_years"].isna().any()
     dq = svc.healer._data_quality(ts, champion.schema)
     assert dq.passed, dq.reason
+
+
+@pytest.mark.parametrize(("label", "value"), [("+1", 1), ("1e0", 1), ("-0", 0), (" 0.0 ", 0)])
+def test_labels_written_as_numbers_are_read_by_value(
+    gappy: tuple[Service, Any], label: str, value: int
+) -> None:
+    """Training reads a target's numbers by value ("1" and "1.0" are one class); a label
+    sent later is read the same way."""
+    svc, client = gappy
+    pid = post(client, "/predict", record(4)).get_json()["prediction_id"]
+    assert (
+        post(client, "/monitoring/labels", {"prediction_id": pid, "label": label}).status_code
+        == 201
+    )
+    row = (
+        svc.read_conn()
+        .execute("SELECT label FROM labels WHERE prediction_id = ?", (pid,))
+        .fetchone()
+    )
+    assert row["label"] == value
