@@ -124,11 +124,8 @@ def bounded(
     return parse
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="selfheal", description="A self-healing machine-learning service.")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
-
+def _add_training_commands(sub: argparse._SubParsersAction[Any]) -> None:
+    """`init` and `train`."""
     sub.add_parser("init", help="migrate the database and bootstrap v0001 if no model serves")
 
     t = sub.add_parser("train", help="train a new version (synthetic data unless --data)")
@@ -176,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--reason", default="", help="recorded in the audit trail")
 
+
+def _add_version_commands(sub: argparse._SubParsersAction[Any]) -> None:
+    """`models`, `promote`, `rollback` and `retrain`: the registry and its pointers."""
     sub.add_parser("models", help="list every version with its status and metrics")
 
     pr = sub.add_parser("promote", help="make VERSION the production model")
@@ -203,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rt.add_argument("--reason", default="operator request", help="recorded as evidence")
 
+
+def _add_monitoring_commands(sub: argparse._SubParsersAction[Any]) -> None:
+    """`monitor`, `shadow` and `report`."""
     mo = sub.add_parser("monitor", help="run one monitor cycle and print its report")
     mo.add_argument(
         "--once",
@@ -221,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the drift report of the current window (var/reports/drift/latest.html)",
     )
 
+
+def _add_replay_command(sub: argparse._SubParsersAction[Any]) -> None:
+    """`replay`: a labeled stream through the real serving, monitor and healer code."""
     rp = sub.add_parser(
         "replay",
         help="replay a time-ordered labeled CSV through the real serving, monitor and "
@@ -284,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--json", action="store_true", help="print the whole result as JSON")
     rp.add_argument("--report", metavar="HTML", help="also write a self-contained HTML report")
 
+
+def _add_operations_commands(sub: argparse._SubParsersAction[Any]) -> None:
+    """`prune`, `backup`, `status`, `serve`, `simulate`, `demo` and `env`."""
     pn = sub.add_parser("prune", help="delete predictions, labels and cycles older than DAYS")
     pn.add_argument(
         "--days",
@@ -312,6 +321,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="list every unknown or invalid SELFHEAL_* setting instead (exit 2 if any)",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="selfheal", description="A self-healing machine-learning service.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    _add_training_commands(sub)
+    _add_version_commands(sub)
+    _add_monitoring_commands(sub)
+    _add_replay_command(sub)
+    _add_operations_commands(sub)
     return p
 
 
@@ -634,6 +654,53 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _check_replay_args(args: argparse.Namespace, n_rows: int) -> Path | None:
+    """Refuse a replay whose --train-rows leave nothing of the `n_rows` to replay, whose
+    injected time would span more than `MAX_REPLAY_YEARS`, or whose --report folder is
+    missing; returns the --report path (None without one)."""
+    if args.train_rows >= n_rows:
+        raise DataError(
+            f"--train-rows {args.train_rows} leaves nothing to replay: {args.data} has "
+            f"{n_rows} data rows; pass a smaller --train-rows",
+            code="invalid_arguments",
+        )
+    years = (n_rows - args.train_rows) * args.seconds_per_row / (365.25 * 86_400)
+    if years > MAX_REPLAY_YEARS:
+        raise DataError(
+            f"--seconds-per-row {args.seconds_per_row:g} over the {n_rows - args.train_rows} "
+            f"rows to replay spans {years:.0f} years of injected time, more than the "
+            f"{MAX_REPLAY_YEARS} allowed; pass a smaller --seconds-per-row",
+            code="invalid_arguments",
+        )
+    report = Path(args.report) if args.report else None
+    if report is not None and not report.parent.is_dir():
+        raise DataError(
+            f"--report {report}: folder {report.parent} does not exist; create it first",
+            code="invalid_arguments",
+        )
+    return report
+
+
+class _ReplayBar:
+    """The replay's progress bar on stderr, drawn in place; `open` is True while a bar
+    line waits for its newline."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.open = False
+
+    def __call__(self, done: int, total: int) -> None:
+        width = 30
+        full = width * done // max(total, 1)
+        sys.stderr.write(
+            f"\rreplay [{'#' * full}{'.' * (width - full)}] {done:,}/{total:,} rows, "
+            f"{time.monotonic() - self.started:.0f} s"
+        )
+        self.open = done < total
+        sys.stderr.write("" if self.open else "\n")
+        sys.stderr.flush()
+
+
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     import logging
     import shutil
@@ -645,46 +712,14 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     frame = datasets.read_csv(args.data)
     # The checks of `selfheal train --data`, so that errors name the file.
     datasets.load_frame(frame, target=args.target, positive=args.positive, source=args.data)
-    if args.train_rows >= len(frame):
-        raise DataError(
-            f"--train-rows {args.train_rows} leaves nothing to replay: {args.data} has "
-            f"{len(frame)} data rows; pass a smaller --train-rows",
-            code="invalid_arguments",
-        )
-    years = (len(frame) - args.train_rows) * args.seconds_per_row / (365.25 * 86_400)
-    if years > MAX_REPLAY_YEARS:
-        raise DataError(
-            f"--seconds-per-row {args.seconds_per_row:g} over the {len(frame) - args.train_rows} "
-            f"rows to replay spans {years:.0f} years of injected time, more than the "
-            f"{MAX_REPLAY_YEARS} allowed; pass a smaller --seconds-per-row",
-            code="invalid_arguments",
-        )
-    report = Path(args.report) if args.report else None
-    if report is not None and not report.parent.is_dir():
-        raise DataError(
-            f"--report {report}: folder {report.parent} does not exist; create it first",
-            code="invalid_arguments",
-        )
+    report = _check_replay_args(args, len(frame))
     temporary = None if args.home else tempfile.mkdtemp(prefix="selfheal-replay-")
     home = Path(args.home or str(temporary))
     # The loop's own log lines would tear the progress bar; its decisions are all events.
     quiet = logging.getLogger("selfheal")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)
-    started = time.monotonic()
-    drawn = {"open": False}  # a bar line waiting for its newline
-
-    def bar(done: int, total: int) -> None:
-        width = 30
-        full = width * done // max(total, 1)
-        sys.stderr.write(
-            f"\rreplay [{'#' * full}{'.' * (width - full)}] {done:,}/{total:,} rows, "
-            f"{time.monotonic() - started:.0f} s"
-        )
-        drawn["open"] = done < total
-        sys.stderr.write("" if drawn["open"] else "\n")
-        sys.stderr.flush()
-
+    bar = _ReplayBar()
     try:
         result = replay(
             frame,
@@ -701,7 +736,7 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         )
     finally:
         quiet.setLevel(level)
-        if drawn["open"]:  # interrupted or failed mid-stream: end the bar's line
+        if bar.open:  # interrupted or failed mid-stream: end the bar's line
             sys.stderr.write("\n")
         if temporary is not None:
             shutil.rmtree(temporary, ignore_errors=True)

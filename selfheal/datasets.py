@@ -497,26 +497,9 @@ def load_csv(
     )
 
 
-def load_frame(
-    frame: pd.DataFrame,
-    *,
-    target: str,
-    positive: str | None = None,
-    schema: FeatureSchema | None = None,
-    categorical: Iterable[str] = (),
-    source: str = "the data",
-) -> LoadedData:
-    """`load_csv`'s checks and types for a table already in memory (e.g. `read_csv`'s).
-
-    Every column but the target is a feature. Its type is the declared one (`schema`,
-    `categorical`), else numeric when every value is a number as `values` reads them, else
-    categorical. Refused before any fitting, each with a one-line `DataError` naming the
-    column: a column that is empty in every row (`empty_column`) or holds one value
-    (`constant_column`: the retrain gate refuses constant columns, so a model trained on one
-    could never be replaced), a text column whose values are nearly all numbers
-    (`looks_numeric`), and a declared numeric column with text in it. `source` names the
-    data in error messages (the CSV path for `load_csv`).
-    """
+def _resolve_target(frame: pd.DataFrame, target: str, source: str) -> str:
+    """The target column's name in `frame` (names are read NFC and stripped), or a
+    `DataError` naming the columns there are."""
     if target not in frame.columns and values.clean_name(target) in frame.columns:
         target = values.clean_name(target)  # names are read NFC and stripped (`read_csv`)
     if target not in frame.columns:
@@ -524,6 +507,18 @@ def load_frame(
             f"target column {target!r} is not in {source}; its columns are {list(frame.columns)}",
             code="invalid_target",
         )
+    return target
+
+
+def _check_categorical(
+    frame: pd.DataFrame,
+    categorical: Iterable[str],
+    target: str,
+    schema: FeatureSchema | None,
+    source: str,
+) -> list[str]:
+    """The --categorical columns, cleaned and deduplicated; each must be a column of
+    `frame` other than the target, and not declared numeric by `schema`."""
     cats = list(
         dict.fromkeys(values.clean_name(c) if c not in frame.columns else c for c in categorical)
     )
@@ -545,24 +540,29 @@ def load_frame(
                 "drop one of the two",
                 code="invalid_arguments",
             )
-    if schema is not None:
-        missing = [n for n in schema.names if n not in frame.columns]
-        if missing:
-            raise DataError(
-                f"column(s) {missing} of the schema are not in {source}; its columns "
-                f"are {list(frame.columns)}",
-                code="invalid_data",
-            )
-        if target in schema.names:
-            raise DataError(
-                f"the schema declares the target {target!r} as a feature; remove it from "
-                '"features"',
-                code="invalid_data",
-            )
-    sep = frame.attrs.get("sep")
-    lines = frame.attrs.get("lines")
-    if lines is None or len(lines) != len(frame):  # a frame built or sliced in memory
-        lines = list(range(2, len(frame) + 2))
+    return cats
+
+
+def _check_schema_columns(
+    frame: pd.DataFrame, schema: FeatureSchema, target: str, source: str
+) -> None:
+    """Every feature of `schema` is a column of `frame`, and the target is not one of them."""
+    missing = [n for n in schema.names if n not in frame.columns]
+    if missing:
+        raise DataError(
+            f"column(s) {missing} of the schema are not in {source}; its columns "
+            f"are {list(frame.columns)}",
+            code="invalid_data",
+        )
+    if target in schema.names:
+        raise DataError(
+            f'the schema declares the target {target!r} as a feature; remove it from "features"',
+            code="invalid_data",
+        )
+
+
+def _check_reserved(frame: pd.DataFrame, target: str, source: str) -> None:
+    """No feature column may be named like a batch key of the API (`RESERVED_COLUMNS`)."""
     for c in frame.columns:
         if str(c) in RESERVED_COLUMNS and c != target:
             raise DataError(
@@ -571,11 +571,17 @@ def load_frame(
                 "rename the column",
                 code="invalid_header",
             )
-    texts = target_values(frame[target], name=target, lines=lines)
-    y, pos, neg = _encode_target(texts, target, positive)
-    features = frame.drop(columns=[target])
-    if features.shape[1] == 0:
-        raise DataError(f"{source} has no feature columns besides the target {target!r}")
+
+
+def _type_features(
+    features: pd.DataFrame,
+    cats: list[str],
+    schema: FeatureSchema | None,
+    sep: str | None,
+    lines: Sequence[int],
+) -> tuple[pd.DataFrame, dict[str, dict[str, Any]], list[str]]:
+    """Each feature column typed (`_type_column`): the typed frame, the numeric formats
+    read and the notes."""
     formats: dict[str, dict[str, Any]] = {}
     notes: list[str] = []
     out: dict[str, pd.Series] = {}
@@ -589,6 +595,44 @@ def load_frame(
         if note:
             notes.append(note)
     typed = pd.DataFrame(out)  # every column has a fresh 0..n-1 index
+    return typed, formats, notes
+
+
+def load_frame(
+    frame: pd.DataFrame,
+    *,
+    target: str,
+    positive: str | None = None,
+    schema: FeatureSchema | None = None,
+    categorical: Iterable[str] = (),
+    source: str = "the data",
+) -> LoadedData:
+    """`load_csv`'s checks and types for a table already in memory (e.g. `read_csv`'s).
+
+    Every column but the target is a feature. Its type is the declared one (`schema`,
+    `categorical`), else numeric when every value is a number as `values` reads them, else
+    categorical. Refused before any fitting, each with a one-line `DataError` naming the
+    column: a column that is empty in every row (`empty_column`) or holds one value
+    (`constant_column`: the retrain gate refuses constant columns, so a model trained on one
+    could never be replaced), a text column whose values are nearly all numbers
+    (`looks_numeric`), and a declared numeric column with text in it. `source` names the
+    data in error messages (the CSV path for `load_csv`).
+    """
+    target = _resolve_target(frame, target, source)
+    cats = _check_categorical(frame, categorical, target, schema, source)
+    if schema is not None:
+        _check_schema_columns(frame, schema, target, source)
+    sep = frame.attrs.get("sep")
+    lines = frame.attrs.get("lines")
+    if lines is None or len(lines) != len(frame):  # a frame built or sliced in memory
+        lines = list(range(2, len(frame) + 2))
+    _check_reserved(frame, target, source)
+    texts = target_values(frame[target], name=target, lines=lines)
+    y, pos, neg = _encode_target(texts, target, positive)
+    features = frame.drop(columns=[target])
+    if features.shape[1] == 0:
+        raise DataError(f"{source} has no feature columns besides the target {target!r}")
+    typed, formats, notes = _type_features(features, cats, schema, sep, lines)
     return LoadedData(
         features=typed,
         y=y,

@@ -244,14 +244,7 @@ def replay(
     """
     t0 = time.monotonic()
     _check(len(data), train_rows, batch, label_delay, seconds_per_row, segment)
-    if settings.db_path.exists() or (
-        settings.registry_path.exists() and any(settings.registry_path.iterdir())
-    ):
-        raise DataError(
-            f"{settings.home_path} already holds a selfheal database or registry; replay "
-            "needs a new home: pass another --home DIR (or remove that one)",
-            code="invalid_arguments",
-        )
+    _check_new_home(settings)
     start = _utc(start or DEFAULT_START)
     loaded = datasets.load_frame(data, target=target, positive=positive)
     features, y = loaded.features, np.asarray(loaded.y, dtype=np.int64)
@@ -261,95 +254,181 @@ def replay(
     )
 
     clock = _Clock(start)
-    at: dict[str, int] = {db.iso(start): train_rows}  # injected time -> row after it
-    stream_y = y[train_rows:]
-    served = np.full(n_stream, np.nan)
-    served_pred = np.full(n_stream, -1, dtype=np.int64)
-    frozen = np.full(n_stream, np.nan)
-    frozen_pred = np.full(n_stream, -1, dtype=np.int64)
-    versions = [""] * n_stream
-    refused_reasons: dict[str, int] = {}
-    cycles: list[dict[str, Any]] = []
-    extra_events: list[dict[str, Any]] = []
+    st = _Stream.empty(y[train_rows:], at={db.iso(start): train_rows})
     records = _records(features.iloc[train_rows:])
     service = Service(settings, clock=clock)
     try:
         service.start(monitor=False)
         service.monitor.background_retrain = False  # the retrain runs inside the cycle
-        pending: deque[list[tuple[str, int]]] = deque()
-        interval = timedelta(seconds=float(settings.monitor_interval))
-        next_cycle = start + interval
-        if progress is not None:
-            progress(0, n_stream)
-        for b0 in range(0, n_stream, batch):
-            b1 = min(b0 + batch, n_stream)
-            clock.now = start + timedelta(seconds=seconds_per_row * b1)
-            at.setdefault(db.iso(clock.now), train_rows + b1)
-            answers = _serve(service, records, range(b0, b1), refused_reasons)
-            for i, a in answers:
-                served[i], served_pred[i] = a["probability"], a["prediction"]
-                versions[i] = a["model_version"]
-            pending.append([(a["prediction_id"], int(stream_y[i])) for i, a in answers])
-            while len(pending) > label_delay:
-                _post_labels(service, pending.popleft(), clock.now)
-            if clock.now >= next_cycle:
-                summary = service.monitor.run_once(now=clock.now)
-                cycles.append(_cycle(summary, train_rows + b1))
-                extra_events += _cycle_events(summary, train_rows + b1)
-                while next_cycle <= clock.now:
-                    next_cycle += interval
-            if progress is not None:
-                progress(b1, n_stream)
-        while pending:  # the stream ended: the last labels still arrive, for inspection
-            _post_labels(service, pending.popleft(), clock.now)
+        _serve_stream(
+            service,
+            clock,
+            records,
+            st,
+            start=start,
+            train_rows=train_rows,
+            batch=batch,
+            label_delay=label_delay,
+            seconds_per_row=seconds_per_row,
+            progress=progress,
+        )
         # The frozen model depends on nothing the service does: one call scores it all.
-        answered = np.flatnonzero(~np.isnan(served)).tolist()
+        answered = np.flatnonzero(~np.isnan(st.served)).tolist()
         first = service.registry.load(version)
-        _score_frozen(first, [records[i] for i in answered], answered, frozen, frozen_pred)
-        events = _db_events(service.read_conn(), at, start, seconds_per_row, train_rows, n_stream)
+        _score_frozen(first, [records[i] for i in answered], answered, st.frozen, st.frozen_pred)
+        events = _db_events(
+            service.read_conn(), st.at, start, seconds_per_row, train_rows, n_stream
+        )
     finally:
         service.stop()
-    events = sorted(
-        [*events, *extra_events], key=lambda e: (e["row"], _PHASE.get(e["kind"], 5), e["seq"])
-    )
-    for e in events:
+    events = _merge_events(events, st.extra_events)
+    params = {
+        "train_rows": train_rows,
+        "batch": batch,
+        "label_delay": label_delay,
+        "seconds_per_row": seconds_per_row,
+        "segment": segment,
+        "start": db.iso(start),
+        "target": target,
+        "positive": loaded.positive,
+        "classifier": classifier or settings.classifier,
+        "first_version": version,
+        "home": str(settings.home_path),
+        "monitor_interval": settings.monitor_interval,
+        "cooldown_seconds": settings.cooldown_seconds,
+        "seed": settings.seed,
+    }
+    return _result(st, events, params, segment=segment, batch=batch, train_rows=train_rows, t0=t0)
+
+
+@dataclass
+class _Stream:
+    """What a replay records about the streamed rows: per row (index 0 is the first row
+    after the training rows) the served and frozen scores and predictions and the served
+    version, and along the way the refusals, monitor cycles, events seen only in cycle
+    summaries, and `at` (injected time -> row after it)."""
+
+    y: np.ndarray
+    served: np.ndarray
+    served_pred: np.ndarray
+    frozen: np.ndarray
+    frozen_pred: np.ndarray
+    versions: list[str]
+    at: dict[str, int]
+    refused_reasons: dict[str, int] = field(default_factory=dict)
+    cycles: list[dict[str, Any]] = field(default_factory=list)
+    extra_events: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def empty(cls, y: np.ndarray, *, at: dict[str, int]) -> _Stream:
+        """Nothing served yet: scores NaN, predictions -1, versions empty."""
+        n = len(y)
+        return cls(
+            y=y,
+            served=np.full(n, np.nan),
+            served_pred=np.full(n, -1, dtype=np.int64),
+            frozen=np.full(n, np.nan),
+            frozen_pred=np.full(n, -1, dtype=np.int64),
+            versions=[""] * n,
+            at=at,
+        )
+
+
+def _serve_stream(
+    service: Service,
+    clock: _Clock,
+    records: list[dict[str, Any]],
+    st: _Stream,
+    *,
+    start: datetime,
+    train_rows: int,
+    batch: int,
+    label_delay: int,
+    seconds_per_row: float,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Serve the stream batch by batch on the injected clock into `st`: each batch's labels
+    `label_delay` batches later, a monitor cycle whenever the clock passes the next one;
+    the last labels are posted once the stream ends."""
+    n_stream = len(st.y)
+    pending: deque[list[tuple[str, int]]] = deque()
+    interval = timedelta(seconds=float(service.settings.monitor_interval))
+    next_cycle = start + interval
+    if progress is not None:
+        progress(0, n_stream)
+    for b0 in range(0, n_stream, batch):
+        b1 = min(b0 + batch, n_stream)
+        clock.now = start + timedelta(seconds=seconds_per_row * b1)
+        st.at.setdefault(db.iso(clock.now), train_rows + b1)
+        answers = _serve(service, records, range(b0, b1), st.refused_reasons)
+        for i, a in answers:
+            st.served[i], st.served_pred[i] = a["probability"], a["prediction"]
+            st.versions[i] = a["model_version"]
+        pending.append([(a["prediction_id"], int(st.y[i])) for i, a in answers])
+        while len(pending) > label_delay:
+            _post_labels(service, pending.popleft(), clock.now)
+        if clock.now >= next_cycle:
+            summary = service.monitor.run_once(now=clock.now)
+            st.cycles.append(_cycle(summary, train_rows + b1))
+            st.extra_events += _cycle_events(summary, train_rows + b1)
+            while next_cycle <= clock.now:
+                next_cycle += interval
+        if progress is not None:
+            progress(b1, n_stream)
+    while pending:  # the stream ended: the last labels still arrive, for inspection
+        _post_labels(service, pending.popleft(), clock.now)
+
+
+def _merge_events(
+    events: list[dict[str, Any]], extra: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The database's events and the cycles' own, in stream order (row, then phase, then
+    sequence), without their sequence numbers."""
+    merged = sorted([*events, *extra], key=lambda e: (e["row"], _PHASE.get(e["kind"], 5), e["seq"]))
+    for e in merged:
         del e["seq"]
-    ok = ~np.isnan(served)
+    return merged
+
+
+def _result(
+    st: _Stream,
+    events: list[dict[str, Any]],
+    params: dict[str, Any],
+    *,
+    segment: int,
+    batch: int,
+    train_rows: int,
+    t0: float,
+) -> ReplayResult:
+    """The `ReplayResult` of a served stream: its segments, recoveries and curve."""
+    ok = ~np.isnan(st.served)
     return ReplayResult(
-        y=stream_y,
-        served=served,
-        served_pred=served_pred,
-        frozen=frozen,
-        frozen_pred=frozen_pred,
-        versions=versions,
+        y=st.y,
+        served=st.served,
+        served_pred=st.served_pred,
+        frozen=st.frozen,
+        frozen_pred=st.frozen_pred,
+        versions=st.versions,
         segments=_segments(
-            stream_y, served, served_pred, frozen, frozen_pred, versions, segment, train_rows
+            st.y,
+            st.served,
+            st.served_pred,
+            st.frozen,
+            st.frozen_pred,
+            st.versions,
+            segment,
+            train_rows,
         ),
         events=events,
-        recoveries=_recoveries(cycles, events, stream_y, served, ok, segment, train_rows),
-        cycles=cycles,
-        curve=_curve(stream_y, served, frozen, ok, segment, batch, train_rows),
+        recoveries=_recoveries(st.cycles, events, st.y, st.served, ok, segment, train_rows),
+        cycles=st.cycles,
+        curve=_curve(st.y, st.served, st.frozen, ok, segment, batch, train_rows),
         refused=int((~ok).sum()),
-        refused_reasons=refused_reasons,
+        refused_reasons=st.refused_reasons,
         seconds=time.monotonic() - t0,
         train_rows=train_rows,
-        n_stream=n_stream,
-        params={
-            "train_rows": train_rows,
-            "batch": batch,
-            "label_delay": label_delay,
-            "seconds_per_row": seconds_per_row,
-            "segment": segment,
-            "start": db.iso(start),
-            "target": target,
-            "positive": loaded.positive,
-            "classifier": classifier or settings.classifier,
-            "first_version": version,
-            "home": str(settings.home_path),
-            "monitor_interval": settings.monitor_interval,
-            "cooldown_seconds": settings.cooldown_seconds,
-            "seed": settings.seed,
-        },
+        n_stream=len(st.y),
+        params=params,
     )
 
 
@@ -380,6 +459,18 @@ def _check(
         raise bad(f"--seconds-per-row must be a number greater than 0, got {seconds_per_row}")
     if segment < 1:
         raise bad(f"--segment must be at least 1 row, got {segment}")
+
+
+def _check_new_home(settings: Settings) -> None:
+    """A replay writes its own database and registry: the home must be new or empty."""
+    if settings.db_path.exists() or (
+        settings.registry_path.exists() and any(settings.registry_path.iterdir())
+    ):
+        raise DataError(
+            f"{settings.home_path} already holds a selfheal database or registry; replay "
+            "needs a new home: pass another --home DIR (or remove that one)",
+            code="invalid_arguments",
+        )
 
 
 def _utc(t: datetime) -> datetime:

@@ -69,72 +69,10 @@ class Feature:
         `nullable` true/false; `decimal` "." or ","; `unit` a string. Unknown keys, and
         keys of the other type, are refused with the allowed list. `where` names the file."""
         at = f"{where}: features.{name}"
-        if not isinstance(d, Mapping):
-            raise DataError(
-                f"{at} must be an object like "
-                '{"type": "numeric", "min": 0, "max": 10}, '
-                f"got {_got(d)}"
-            )
-        extra = sorted(str(k) for k in set(d) - _FEATURE_KEYS)
-        if extra:
-            raise DataError(
-                f"{at} has unknown key(s) {extra}; allowed keys are "
-                f"{sorted(_FEATURE_KEYS - {'kind', 'name'})}"
-            )
-        if "type" in d and "kind" in d and d["type"] != d["kind"]:
-            raise DataError(f'{at} has both "type" and "kind"; keep "type"')
-        kind = d.get("type", d.get("kind"))
-        if kind not in (NUMERIC, CATEGORICAL):
-            raise DataError(f'{at}.type must be "numeric" or "categorical", got {_got(kind)}')
-        if "name" in d and d["name"] != name:
-            raise DataError(f"{at}.name is {_got(d['name'])}; it must be the key, {name!r}")
-        other = _CATEGORICAL_ONLY if kind == NUMERIC else _NUMERIC_ONLY
-        wrong = sorted(k for k in other if not _unset(d.get(k)))
-        if wrong:
-            raise DataError(
-                f"{at} is {kind}, which has no {', '.join(wrong)}; remove "
-                f"{'it' if len(wrong) == 1 else 'them'} (or declare the other type)"
-            )
-
-        def flag(key: str) -> bool:
-            v = d.get(key, False)
-            if not isinstance(v, bool):
-                raise DataError(f"{at}.{key} must be true or false, got {_got(v)}")
-            return v
-
-        def num(key: str) -> float | None:
-            v = d.get(key)
-            if v is None:
-                return None
-            try:
-                ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
-            except OverflowError:  # an integer too large for a float
-                ok = False
-            if not ok:
-                raise DataError(f"{at}.{key} must be a finite number, got {_got(v)}")
-            return float(v)
-
-        levels_in = d.get("levels")
-        if levels_in is None:
-            levels_in = []
-        if not isinstance(levels_in, list) or not all(isinstance(x, str) for x in levels_in):
-            raise DataError(f"{at}.levels must be a list of strings, got {_got(levels_in)}")
-        levels = tuple(_values.clean_text(x) for x in levels_in)
-        folded: dict[str, str] = {}
-        for raw, level in zip(levels_in, levels, strict=True):
-            if _values.is_missing(level):
-                raise DataError(
-                    f"{at}.levels holds {raw!r}, which data files read as a missing value; "
-                    "remove it (set nullable instead)"
-                )
-            if level.casefold() in folded:
-                raise DataError(
-                    f"{at}.levels holds {folded[level.casefold()]!r} and {raw!r}, one level "
-                    "(values are read in any case); keep one"
-                )
-            folded[level.casefold()] = raw
-        closed = flag("closed")
-        nullable = flag("nullable")
+        kind = _declared_kind(name, d, at)
+        levels = _declared_levels(d, at)
+        closed = _flag(d, "closed", at)
+        nullable = _flag(d, "nullable", at)
         if closed and not levels:
             raise DataError(f"{at} is closed but declares no levels; add levels or drop closed")
         decimal = d.get("decimal", ".")
@@ -143,7 +81,7 @@ class Feature:
         unit = d.get("unit")
         if unit is not None and not isinstance(unit, str):
             raise DataError(f"{at}.unit must be a string or null, got {_got(unit)}")
-        lo, hi = num("min"), num("max")
+        lo, hi = _finite(d, "min", at), _finite(d, "max", at)
         if lo is not None and hi is not None and lo > hi:
             raise DataError(f"{at}.min ({_num(lo)}) is greater than max ({_num(hi)})")
         return cls(
@@ -151,14 +89,90 @@ class Feature:
             kind=kind,
             min=lo,
             max=hi,
-            soft_min=num("soft_min"),
-            soft_max=num("soft_max"),
+            soft_min=_finite(d, "soft_min", at),
+            soft_max=_finite(d, "soft_max", at),
             levels=levels,
             closed=closed,
             nullable=nullable,
             decimal=decimal,
             unit=unit,
         )
+
+
+def _declared_kind(name: str, d: Mapping[str, Any], at: str) -> str:
+    """The `type` of the declaration `d` of feature `name`, after checking that `d` is an
+    object with known keys, a consistent `name` and no key of the other type."""
+    if not isinstance(d, Mapping):
+        raise DataError(
+            f'{at} must be an object like {{"type": "numeric", "min": 0, "max": 10}}, got {_got(d)}'
+        )
+    extra = sorted(str(k) for k in set(d) - _FEATURE_KEYS)
+    if extra:
+        raise DataError(
+            f"{at} has unknown key(s) {extra}; allowed keys are "
+            f"{sorted(_FEATURE_KEYS - {'kind', 'name'})}"
+        )
+    if "type" in d and "kind" in d and d["type"] != d["kind"]:
+        raise DataError(f'{at} has both "type" and "kind"; keep "type"')
+    kind = d.get("type", d.get("kind"))
+    if kind not in (NUMERIC, CATEGORICAL):
+        raise DataError(f'{at}.type must be "numeric" or "categorical", got {_got(kind)}')
+    if "name" in d and d["name"] != name:
+        raise DataError(f"{at}.name is {_got(d['name'])}; it must be the key, {name!r}")
+    other = _CATEGORICAL_ONLY if kind == NUMERIC else _NUMERIC_ONLY
+    wrong = sorted(k for k in other if not _unset(d.get(k)))
+    if wrong:
+        raise DataError(
+            f"{at} is {kind}, which has no {', '.join(wrong)}; remove "
+            f"{'it' if len(wrong) == 1 else 'them'} (or declare the other type)"
+        )
+    return str(kind)
+
+
+def _flag(d: Mapping[str, Any], key: str, at: str) -> bool:
+    v = d.get(key, False)
+    if not isinstance(v, bool):
+        raise DataError(f"{at}.{key} must be true or false, got {_got(v)}")
+    return v
+
+
+def _finite(d: Mapping[str, Any], key: str, at: str) -> float | None:
+    """`d[key]` as a float: None when absent, else a finite number (not a bool)."""
+    v = d.get(key)
+    if v is None:
+        return None
+    try:
+        ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+    except OverflowError:  # an integer too large for a float
+        ok = False
+    if not ok:
+        raise DataError(f"{at}.{key} must be a finite number, got {_got(v)}")
+    return float(v)
+
+
+def _declared_levels(d: Mapping[str, Any], at: str) -> tuple[str, ...]:
+    """The declared `levels`, cleaned as data values are; refused when one reads as a
+    missing value or two are the same level in another case."""
+    levels_in = d.get("levels")
+    if levels_in is None:
+        levels_in = []
+    if not isinstance(levels_in, list) or not all(isinstance(x, str) for x in levels_in):
+        raise DataError(f"{at}.levels must be a list of strings, got {_got(levels_in)}")
+    levels = tuple(_values.clean_text(x) for x in levels_in)
+    folded: dict[str, str] = {}
+    for raw, level in zip(levels_in, levels, strict=True):
+        if _values.is_missing(level):
+            raise DataError(
+                f"{at}.levels holds {raw!r}, which data files read as a missing value; "
+                "remove it (set nullable instead)"
+            )
+        if level.casefold() in folded:
+            raise DataError(
+                f"{at}.levels holds {folded[level.casefold()]!r} and {raw!r}, one level "
+                "(values are read in any case); keep one"
+            )
+        folded[level.casefold()] = raw
+    return levels
 
 
 def _unset(v: Any) -> bool:
@@ -450,70 +464,9 @@ class FeatureSchema:
             if null.any() and not f.nullable:
                 problems.append(_frame_problem(f.name, NULL, null, "empty value(s)", limit))
             if f.kind == NUMERIC:
-                if not (pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)):
-                    problems.append(
-                        {
-                            **_problem(
-                                f.name,
-                                WRONG_TYPE,
-                                f"column {f.name!r} must be numeric, has dtype {col.dtype}",
-                            ),
-                            "count": int((~null).sum()),
-                        }
-                    )
-                    continue
-                x = col.to_numpy(dtype=float, na_value=np.nan)
-                inf = np.isinf(x)
-                if inf.any():
-                    problems.append(
-                        _frame_problem(f.name, NOT_FINITE, inf, "infinite value(s)", limit)
-                    )
-                with np.errstate(invalid="ignore"):
-                    if f.min is not None:
-                        low = x < f.min
-                        if low.any():
-                            problems.append(
-                                _frame_problem(
-                                    f.name,
-                                    BELOW_MIN,
-                                    low,
-                                    f"value(s) below the minimum {_num(f.min)}",
-                                    limit,
-                                )
-                            )
-                    if f.max is not None:
-                        high = x > f.max
-                        if high.any():
-                            problems.append(
-                                _frame_problem(
-                                    f.name,
-                                    ABOVE_MAX,
-                                    high,
-                                    f"value(s) above the maximum {_num(f.max)}",
-                                    limit,
-                                )
-                            )
+                problems += _numeric_frame_problems(f, col, null, limit)
             else:
-                present = col[~null]
-                bad_type = ~present.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
-                if bad_type.any():
-                    mask = np.zeros(len(col), dtype=bool)
-                    mask[np.flatnonzero(~null)[bad_type]] = True
-                    problems.append(
-                        _frame_problem(f.name, WRONG_TYPE, mask, "non-string value(s)", limit)
-                    )
-                if f.closed and f.levels:
-                    unknown = ~col.isin(f.levels).to_numpy() & ~null
-                    if unknown.any():
-                        problems.append(
-                            _frame_problem(
-                                f.name,
-                                UNKNOWN_CATEGORY,
-                                unknown,
-                                f"value(s) outside the declared levels {list(f.levels)[:10]}",
-                                limit,
-                            )
-                        )
+                problems += _categorical_frame_problems(f, col, null, limit)
         return problems
 
     # -- conversion for the model ------------------------------------------------------
@@ -546,6 +499,84 @@ class FeatureSchema:
             else:
                 arr[:, j] = col.astype(object).where(col.notna(), np.nan).to_numpy()
         return arr
+
+
+def _numeric_frame_problems(
+    f: Feature, col: pd.Series, null: np.ndarray, limit: int
+) -> list[dict[str, Any]]:
+    """The problems of numeric feature `f`'s column (`null` marks its empty cells): a
+    non-numeric dtype (then nothing else is checked), infinite values, values beyond the
+    hard bounds."""
+    problems: list[dict[str, Any]] = []
+    if not (pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)):
+        problems.append(
+            {
+                **_problem(
+                    f.name,
+                    WRONG_TYPE,
+                    f"column {f.name!r} must be numeric, has dtype {col.dtype}",
+                ),
+                "count": int((~null).sum()),
+            }
+        )
+        return problems
+    x = col.to_numpy(dtype=float, na_value=np.nan)
+    inf = np.isinf(x)
+    if inf.any():
+        problems.append(_frame_problem(f.name, NOT_FINITE, inf, "infinite value(s)", limit))
+    with np.errstate(invalid="ignore"):
+        if f.min is not None:
+            low = x < f.min
+            if low.any():
+                problems.append(
+                    _frame_problem(
+                        f.name,
+                        BELOW_MIN,
+                        low,
+                        f"value(s) below the minimum {_num(f.min)}",
+                        limit,
+                    )
+                )
+        if f.max is not None:
+            high = x > f.max
+            if high.any():
+                problems.append(
+                    _frame_problem(
+                        f.name,
+                        ABOVE_MAX,
+                        high,
+                        f"value(s) above the maximum {_num(f.max)}",
+                        limit,
+                    )
+                )
+    return problems
+
+
+def _categorical_frame_problems(
+    f: Feature, col: pd.Series, null: np.ndarray, limit: int
+) -> list[dict[str, Any]]:
+    """The problems of categorical feature `f`'s column: non-string values, and values
+    outside the declared levels of a closed feature."""
+    problems: list[dict[str, Any]] = []
+    present = col[~null]
+    bad_type = ~present.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+    if bad_type.any():
+        mask = np.zeros(len(col), dtype=bool)
+        mask[np.flatnonzero(~null)[bad_type]] = True
+        problems.append(_frame_problem(f.name, WRONG_TYPE, mask, "non-string value(s)", limit))
+    if f.closed and f.levels:
+        unknown = ~col.isin(f.levels).to_numpy() & ~null
+        if unknown.any():
+            problems.append(
+                _frame_problem(
+                    f.name,
+                    UNKNOWN_CATEGORY,
+                    unknown,
+                    f"value(s) outside the declared levels {list(f.levels)[:10]}",
+                    limit,
+                )
+            )
+    return problems
 
 
 def infer_schema(

@@ -1,6 +1,7 @@
 """Simulated traffic for any production model: records like its data, drifted by type.
 
-`selfheal simulate` sends records the production model accepts whatever its schema. A
+`selfheal simulate` sends records the production model accepts whatever its schema. For the
+synthetic credit model they are the synthetic world's applicants (`make_records`). A
 `Population` holds what valid traffic looks like: the schema and a frame of rows to sample.
 The rows come, best first, from
 
@@ -32,12 +33,15 @@ All draws are seeded: the same seed gives the same records.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from selfheal.errors import SelfhealError
 from selfheal.schema import NUMERIC, FeatureSchema
 
 DRIFT_TYPES = ("covariate", "population", "concept")
@@ -46,6 +50,22 @@ SHIFT_SDS = 1.0  # covariate: how far numeric columns move, in reference standar
 RARE_SHARE = 0.5  # covariate: share of a categorical column's values set to its drift level
 POSITIVE_SHARE = 0.6  # population: share of records drawn from the positive rows
 SCHEMA_ROWS = 2000  # rows of the stand-in reference drawn from a schema
+
+
+def make_records(n: int, *, seed: int = 0, drift: str | None = None) -> list[dict[str, Any]]:
+    """`n` applicants from the synthetic world as JSON-ready dicts with their `default`."""
+    from selfheal.datasets import FEATURES, TARGET, generate
+
+    frame = generate(n, seed=seed, drift=drift)
+    cols = [frame[c].to_numpy(float) for c in FEATURES]
+    target = frame[TARGET].to_numpy()
+    return [
+        {
+            **{f: float(col[i]) for f, col in zip(FEATURES, cols, strict=True)},
+            TARGET: int(target[i]),
+        }
+        for i in range(n)
+    ]
 
 
 @dataclass(frozen=True)
@@ -162,6 +182,34 @@ class Population:
                 columns.append([None if _missing(v) else str(v) for v in col.tolist()])
         names = self.schema.names
         return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
+def served_population(
+    schema: FeatureSchema, *, version: str, sha256: Any, registry: Path | str | None
+) -> Population:
+    """The population of the served `version`: its stored reference sample when the
+    registry folder `registry` (e.g. `<SELFHEAL_HOME>/registry`) holds that very version
+    (the same `sha256` manifest), else the schema alone, its `source` saying why. Nothing
+    is written."""
+    why = "no registry given"
+    if registry is not None:
+        root = Path(registry)
+        try:
+            if not (root / version / "meta.json").is_file():
+                why = f"the registry {root} does not hold {version}"
+            else:
+                from selfheal.registry import Registry
+
+                reg = Registry(root)  # the folder exists: nothing is created
+                if reg.meta(version).get("sha256") != sha256:
+                    why = f"{version} in the registry {root} is not the served one"
+                else:
+                    frame, _ = reg.reference(version)
+                    return Population.from_reference(schema, frame, version=version)
+        except (SelfhealError, OSError, KeyError, ValueError) as exc:
+            why = f"its reference sample cannot be read ({' '.join(str(exc).split())[:120]})"
+    population = Population.from_schema(schema, version=version)
+    return dataclasses.replace(population, source=f"{population.source}: {why}")
 
 
 def _first(*values: float | None) -> float:

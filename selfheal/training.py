@@ -190,6 +190,72 @@ def out_of_fold_scores(
     return np.asarray(proba[:, 1], dtype=np.float64)
 
 
+def _check_training_data(frame: pd.DataFrame, y: np.ndarray, schema: FeatureSchema) -> None:
+    """As many labels as rows, at least 5 rows of each class, and no schema problem."""
+    n = len(frame)
+    if n != len(y):
+        raise DataError(f"features have {n} rows but the target has {len(y)}")
+    counts = np.bincount(y, minlength=2)
+    if counts.min() < 5:
+        raise DataError(
+            f"each class needs at least 5 rows to train; the target has "
+            f"{int(counts[0])} negatives and {int(counts[1])} positives",
+            code="invalid_target",
+        )
+    problems = schema.validate_frame(frame)
+    if problems:
+        from selfheal.schema import summarize
+
+        raise DataError(
+            "training data breaks the schema: " + summarize(problems),
+            details=problems,
+            code="validation_failed",
+        )
+
+
+def _split(
+    y: np.ndarray, *, holdout: float, seed: int, holdout_index: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The training and holdout row indices: `holdout_index` as given, else a seeded
+    stratified split; each part must hold both classes."""
+    all_idx = np.arange(len(y))
+    if holdout_index is None:
+        tr, te = train_test_split(all_idx, test_size=holdout, stratify=y, random_state=seed)
+    else:
+        te = np.asarray(holdout_index, dtype=np.int64)
+        tr = np.setdiff1d(all_idx, te)
+    if len(np.unique(y[te])) < 2 or len(np.unique(y[tr])) < 2:
+        raise DataError(
+            "the holdout and the training part each need both classes; provide more labeled rows",
+            code="invalid_target",
+        )
+    return tr, te
+
+
+def _tuned_threshold(
+    y_tr: np.ndarray, oof: np.ndarray | None, *, time_split: bool, max_rate_gap: float
+) -> float:
+    """The F1-best threshold on the out-of-fold scores of the training rows (0.5 without
+    them)."""
+    if oof is None:
+        return 0.5
+    # In time-split mode tune on the newest quarter of the training rows: the
+    # distribution the model will meet next.
+    part = slice(len(y_tr) * 3 // 4, None) if time_split else slice(None)
+    return best_f1_threshold(y_tr[part], oof[part], max_rate_gap)
+
+
+def _reference_sample(frame: pd.DataFrame, y: np.ndarray, target: str, seed: int) -> pd.DataFrame:
+    """Up to `REFERENCE_ROWS` rows drawn with `seed`, in their original order, with the
+    target column: what the registry stores for drift and simulated traffic."""
+    n = len(frame)
+    rng = np.random.default_rng(seed)
+    ref_idx = np.sort(rng.choice(n, size=min(REFERENCE_ROWS, n), replace=False))
+    reference = frame.iloc[ref_idx].reset_index(drop=True).copy()
+    reference[target] = y[ref_idx]
+    return reference
+
+
 def train(
     frame: pd.DataFrame,
     y: np.ndarray,
@@ -215,49 +281,17 @@ def train(
     """
     y = np.asarray(y, dtype=np.int64)
     n = len(frame)
-    if n != len(y):
-        raise DataError(f"features have {n} rows but the target has {len(y)}")
-    counts = np.bincount(y, minlength=2)
-    if counts.min() < 5:
-        raise DataError(
-            f"each class needs at least 5 rows to train; the target has "
-            f"{int(counts[0])} negatives and {int(counts[1])} positives",
-            code="invalid_target",
-        )
-    problems = schema.validate_frame(frame)
-    if problems:
-        from selfheal.schema import summarize
-
-        raise DataError(
-            "training data breaks the schema: " + summarize(problems),
-            details=problems,
-            code="validation_failed",
-        )
+    _check_training_data(frame, y, schema)
     X = schema.frame_to_matrix(frame)
-    all_idx = np.arange(n)
-    if holdout_index is None:
-        tr, te = train_test_split(all_idx, test_size=holdout, stratify=y, random_state=seed)
-    else:
-        te = np.asarray(holdout_index, dtype=np.int64)
-        tr = np.setdiff1d(all_idx, te)
-    if len(np.unique(y[te])) < 2 or len(np.unique(y[tr])) < 2:
-        raise DataError(
-            "the holdout and the training part each need both classes; provide more labeled rows",
-            code="invalid_target",
-        )
+    tr, te = _split(y, holdout=holdout, seed=seed, holdout_index=holdout_index)
     weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
     # Out-of-fold scores give the threshold (when tuned) and a cross-validated F1, the
     # monitor's baseline: a few hundred holdout rows alone move F1 by +-0.03.
     oof = out_of_fold_scores(X, y, tr, schema, classifier=classifier, seed=seed, weights=weights)
-    tuned = threshold is None
-    if tuned:
-        threshold = 0.5
-        if oof is not None:
-            # In time-split mode tune on the newest quarter of the training rows: the
-            # distribution the model will meet next.
-            part = slice(len(tr) * 3 // 4, None) if holdout_index is not None else slice(None)
-            threshold = best_f1_threshold(y[tr][part], oof[part], max_rate_gap)
-    assert threshold is not None
+    if threshold is None:
+        threshold = _tuned_threshold(
+            y[tr], oof, time_split=holdout_index is not None, max_rate_gap=max_rate_gap
+        )
     pipe = build_pipeline(schema, classifier, seed)
     fit_kw = {} if weights is None else {"clf__sample_weight": weights[tr]}
     t0 = time.monotonic()
@@ -269,10 +303,7 @@ def train(
     metrics["cv_f1"] = None if oof is None else labeled_metrics(y[tr], oof, threshold=threshold).f1
     calibrator = fit_calibrator(p_te, y[te]).to_dict()
 
-    rng = np.random.default_rng(seed)
-    ref_idx = np.sort(rng.choice(n, size=min(REFERENCE_ROWS, n), replace=False))
-    reference = frame.iloc[ref_idx].reset_index(drop=True).copy()
-    reference[schema.target] = y[ref_idx]
+    reference = _reference_sample(frame, y, schema.target, seed)
     return TrainResult(
         pipeline=pipe,
         metrics=metrics,

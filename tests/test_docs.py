@@ -51,7 +51,7 @@ def test_every_api_error_code_is_in_api_md() -> None:
     text = (ROOT / "docs" / "api.md").read_text()
     codes: set[str] = set()
     for path in (ROOT / "selfheal").rglob("*.py"):
-        if path.name in _CLIENT_SIDE:
+        if path.name in _CLIENT_SIDE or path.parent.name in _CLIENT_SIDE:
             continue
         src = path.read_text()
         codes.update(re.findall(r'code="([a-z_]+)"', src))
@@ -63,7 +63,7 @@ def test_every_api_error_code_is_in_api_md() -> None:
 
 
 # Modules that run in the operator's process, not the server's.
-_CLIENT_SIDE = {"simulate.py", "demo.py", "cli.py"}
+_CLIENT_SIDE = {"simulate", "demo.py", "cli.py"}
 
 # Codes that only the CLI or start-up can emit (documented in docs/troubleshooting.md).
 _NOT_HTTP = {

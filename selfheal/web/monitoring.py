@@ -90,77 +90,73 @@ def labels() -> Response:
     return ok({"results": results, "counts": counts})
 
 
-def parse_external(model: Any, i: int, item: Any) -> tuple[Validated, dict[str, Any]]:
-    problems: list[dict[str, Any]] = []
-    if not isinstance(item, dict):
-        raise ValidationError(
-            f"[{i}] each prediction must be an object",
-            details=[
-                {
-                    "index": i,
-                    "field": None,
-                    "problem": "not_an_object",
-                    "message": "each prediction must be an object",
-                }
-            ],
-        )
-    extra = sorted(
-        set(item) - {"features", "probability", "prediction", "prediction_id", "model_version"}
-    )
-    for k in extra:
-        problems.append(
-            {
-                "index": i,
-                "field": k,
-                "problem": "unknown_field",
-                "message": f"unexpected field {k!r}",
-            }
-        )
-    p = item.get("probability")
-    if (
+_EXTERNAL_FIELDS = {"features", "probability", "prediction", "prediction_id", "model_version"}
+
+
+def _item_problem(i: int, field: str | None, problem: str, message: str) -> dict[str, Any]:
+    return {"index": i, "field": field, "problem": problem, "message": message}
+
+
+def _is_probability(p: Any) -> bool:
+    """A JSON number in [0, 1]: not a bool, and an integer only within float precision."""
+    return not (
         isinstance(p, bool)
         or not isinstance(p, (int, float))
         or not (isinstance(p, float) or -(2**53) < p < 2**53)
         or not (math.isfinite(p) and 0 <= p <= 1)
-    ):
+    )
+
+
+def _external_field_problems(i: int, item: dict[str, Any]) -> list[dict[str, Any]]:
+    """The problems of item `i`'s own fields (everything but its features): unknown keys,
+    probability, prediction, prediction_id and model_version, in that order."""
+    problems = [
+        _item_problem(i, k, "unknown_field", f"unexpected field {k!r}")
+        for k in sorted(set(item) - _EXTERNAL_FIELDS)
+    ]
+    if not _is_probability(item.get("probability")):
         problems.append(
-            {
-                "index": i,
-                "field": "probability",
-                "problem": "wrong_type",
-                "message": "probability must be a number in [0, 1]",
-            }
+            _item_problem(i, "probability", "wrong_type", "probability must be a number in [0, 1]")
         )
     pred = item.get("prediction")
     if pred is not None and (isinstance(pred, bool) or pred not in (0, 1)):
-        problems.append(
-            {
-                "index": i,
-                "field": "prediction",
-                "problem": "wrong_type",
-                "message": "prediction must be 0 or 1",
-            }
-        )
+        problems.append(_item_problem(i, "prediction", "wrong_type", "prediction must be 0 or 1"))
     pid = item.get("prediction_id")
     if pid is not None and (not isinstance(pid, str) or not pid or len(pid) > 128):
         problems.append(
-            {
-                "index": i,
-                "field": "prediction_id",
-                "problem": "wrong_type",
-                "message": "prediction_id must be a string of 1 to 128 chars",
-            }
+            _item_problem(
+                i,
+                "prediction_id",
+                "wrong_type",
+                "prediction_id must be a string of 1 to 128 chars",
+            )
         )
     mv = item.get("model_version", "external")
     if not isinstance(mv, str) or not mv or len(mv) > 64:
         problems.append(
-            {
-                "index": i,
-                "field": "model_version",
-                "problem": "wrong_type",
-                "message": "model_version must be a string of 1 to 64 chars",
-            }
+            _item_problem(
+                i,
+                "model_version",
+                "wrong_type",
+                "model_version must be a string of 1 to 64 chars",
+            )
         )
+    return problems
+
+
+def parse_external(model: Any, i: int, item: Any) -> tuple[Validated, dict[str, Any]]:
+    """One item of POST /monitoring/predictions: its validated features and the row to log,
+    or a `ValidationError` listing every problem of the item."""
+    if not isinstance(item, dict):
+        raise ValidationError(
+            f"[{i}] each prediction must be an object",
+            details=[_item_problem(i, None, "not_an_object", "each prediction must be an object")],
+        )
+    problems = _external_field_problems(i, item)
+    p = item.get("probability")
+    pred = item.get("prediction")
+    pid = item.get("prediction_id")
+    mv = item.get("model_version", "external")
     v, fprobs = model.schema.validate_record(item.get("features"))
     problems.extend(
         {"index": i, **fp, "field": f"features.{fp['field']}" if fp["field"] else "features"}
