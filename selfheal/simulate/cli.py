@@ -36,7 +36,7 @@ _USAGE_CODES = {
 }
 
 
-class _Parser(argparse.ArgumentParser):
+class _SimulateParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(
             f"selfheal: error: {_one_line(message)} (see 'selfheal simulate --help')\n"
@@ -96,7 +96,7 @@ def _seconds(text: str) -> float:
 
 def _common_options() -> argparse.ArgumentParser:
     """The options every action takes: --url, --timeout, --quiet."""
-    common = _Parser(add_help=False)
+    common = _SimulateParser(add_help=False)
     common.add_argument(
         "--url", help="server base URL (default: http://SELFHEAL_HOST:SELFHEAL_PORT)"
     )
@@ -178,12 +178,12 @@ def _add_check_actions(
 
 def build_parser() -> argparse.ArgumentParser:
     common = _common_options()
-    p = _Parser(
+    p = _SimulateParser(
         prog="selfheal simulate",
         description="Send synthetic traffic, drift and labels to a running server; "
         "summarise its stats and health; check the installation.",
     )
-    sub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    sub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_SimulateParser)
     sub.required = True
     _add_traffic_actions(sub, common)
     _add_check_actions(sub, common)
