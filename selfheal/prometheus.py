@@ -251,6 +251,10 @@ class ServiceMetrics:
             ("model_version", "outcome"),
             registry=reg,
         )
+        # Labelled children by label values (see observe_request); a dict read or a racing
+        # double insert of the same child is safe under the GIL.
+        self._request_children: dict[tuple[str, int | str], tuple[Any, Any]] = {}
+        self._prediction_children: dict[tuple[str | None, str], Any] = {}
         self.request_duration = Histogram(
             "selfheal_request_duration_seconds",
             "HTTP request latency in seconds, by route template.",
@@ -307,13 +311,29 @@ class ServiceMetrics:
     # -- helpers, one per code path ------------------------------------------------------------
     def observe_request(self, route: str, status: int | str, seconds: float) -> None:
         """After each HTTP response; `route` is the URL rule (bounded), not the raw path."""
-        self.http_requests.labels(route=route, status=status).inc()
-        self.request_duration.labels(route=route).observe(max(0.0, seconds))
+        key = (route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            # `labels()` stringifies, locks and looks up on every call (~10 us a request
+            # for two families); the label sets are bounded (routes x statuses), so the
+            # children are looked up once. No family here is ever cleared.
+            children = (
+                self.http_requests.labels(route=route, status=status),
+                self.request_duration.labels(route=route),
+            )
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(max(0.0, seconds))
 
     def observe_predictions(self, version: str | None, n: int, outcome: str = "ok") -> None:
         """After a prediction request: `n` records of `version` ended as `outcome`."""
         if n > 0:
-            self.predictions.labels(model_version=version or "none", outcome=outcome).inc(n)
+            key = (version, outcome)
+            child = self._prediction_children.get(key)
+            if child is None:
+                child = self.predictions.labels(model_version=version or "none", outcome=outcome)
+                self._prediction_children[key] = child
+            child.inc(n)
 
     def observe_batch(self, rows: int, commit_seconds: float) -> None:
         """After each writer group commit; a batch of write jobs only (0 rows scored) counts

@@ -28,8 +28,14 @@ PREDICTION_COLUMNS = (
 )
 
 
+# Built once: `json.dumps` with options builds a new encoder on every call, and the writer
+# encodes every logged row's features here. Same text as
+# `json.dumps(value, separators=(",", ":"), allow_nan=False, default=str)`.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=str)
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), allow_nan=False, default=str)
+    return _ENCODER.encode(value)
 
 
 # -- model events (append-only) ---------------------------------------------------------

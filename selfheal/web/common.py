@@ -61,17 +61,21 @@ def cap_details(message: str, details: Any) -> tuple[str, Any]:
     )
 
 
+# One encoder each, built once: `json.dumps(x, **options)` builds a new encoder per call.
+# `.encode()` gives the same text as `json.dumps` with the same options.
+_ERROR_ENCODER = json.JSONEncoder(default=str)
+_OK_ENCODER = json.JSONEncoder(allow_nan=False, default=str)
+
+
 def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
     """Every error answer, ours or the framework's, with its details capped (`cap_details`)."""
     message, details = cap_details(message, details)
     body = {"error": {"code": code, "message": message, "details": details}}
-    return Response(json.dumps(body, default=str), status=status, mimetype="application/json")
+    return Response(_ERROR_ENCODER.encode(body), status=status, mimetype="application/json")
 
 
 def ok(data: Any, status: int = 200) -> Response:
-    return Response(
-        json.dumps(data, allow_nan=False, default=str), status=status, mimetype="application/json"
-    )
+    return Response(_OK_ENCODER.encode(data), status=status, mimetype="application/json")
 
 
 def current_service() -> Service:
@@ -89,7 +93,10 @@ def body() -> Any:
         )
     raw = request.get_data(cache=False)
     try:
-        data = json.loads(raw, object_pairs_hook=_unique_keys)
+        # What `json.loads(raw, object_pairs_hook=_unique_keys)` does, without building a
+        # new decoder (and its scanner) for every request: bytes are decoded exactly as
+        # json.loads decodes them (UTF-8/16/32 detected, surrogates passed through).
+        data = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
         if _SURROGATE_ESCAPE.search(raw):  # rare: only then walk the parsed body
             _check_text(data)
         return data
@@ -304,6 +311,10 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
                 raise _DuplicateKey(key)
             seen.add(key)
     return out
+
+
+# The request body's decoder, built once (see `body`).
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
 
 
 def _short_json(value: Any, limit: int = 80) -> str:
