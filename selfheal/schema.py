@@ -26,6 +26,7 @@ import pandas as pd
 
 from selfheal import values as _values
 from selfheal.errors import DataError, ValidationError
+from selfheal.validation import DuplicateKeyError, unique_keys
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
@@ -193,25 +194,6 @@ _FEATURE_KEYS = _NUMERIC_ONLY | _CATEGORICAL_ONLY | {"type", "kind", "name", "nu
 _SCHEMA_KEYS = frozenset({"features", "target", "positive", "negative"})
 
 
-class _DuplicateKey(Exception):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """`json.loads` object hook: a dict, or `_DuplicateKey` naming the first repeated key
-    (the standard library keeps the last copy silently)."""
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _DuplicateKey(key)
-            seen.add(key)
-    return out
-
-
 @dataclass(frozen=True)
 class Validated:
     """One valid record: values in schema order, plus the fields outside the soft range."""
@@ -355,13 +337,13 @@ class FeatureSchema:
         except (OSError, UnicodeDecodeError) as exc:
             raise DataError(f"cannot read schema file {path}: {exc}") from None
         try:
-            data = json.loads(text, object_pairs_hook=_unique_keys)
+            data = json.loads(text, object_pairs_hook=unique_keys)
         except json.JSONDecodeError as exc:
             raise DataError(
                 f"schema file {path} is not valid JSON: {exc.msg} at line "
                 f"{exc.lineno}; fix the file"
             ) from None
-        except _DuplicateKey as dup:
+        except DuplicateKeyError as dup:
             raise DataError(
                 f"schema file {path} has the key {dup.key!r} twice in one object; keep one "
                 "(JSON readers disagree on which copy wins)"

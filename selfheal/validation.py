@@ -9,7 +9,9 @@ callers give it a documented result.
 * :func:`probabilities` -- a 1-D array of finite probabilities in [0, 1];
 * :func:`numbers` -- a 1-D numeric array, values not judged (a gate judges them itself);
 * :func:`unit_number` -- one number in [0, 1] (a threshold, a rate);
-* :func:`constraint` and :func:`check_fields` -- declared bounds on dataclass fields.
+* :func:`constraint` and :func:`check_fields` -- declared bounds on dataclass fields;
+* :func:`unique_keys` -- a ``json.loads`` object hook that refuses a repeated key
+  (:class:`DuplicateKeyError`), for request bodies and schema files alike.
 
 Plain NumPy: pandas objects are accepted through their ``to_numpy`` without importing pandas.
 """
@@ -25,8 +27,10 @@ from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "Bounds",
+    "DuplicateKeyError",
     "check_fields",
     "constraint",
+    "unique_keys",
     "labels",
     "numbers",
     "probabilities",
@@ -268,3 +272,25 @@ def check_fields(instance: Any) -> None:
                 raise ValueError(f"{prefix} finite, got {value!r}")
         if not bounds.admits(value):
             raise ValueError(f"{prefix} {bounds.describe()}, got {value!r}")
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object named `key` twice; parsers disagree on which copy wins."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"key {key!r} appears more than once in one JSON object")
+        self.key = key
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads(..., object_pairs_hook=unique_keys)``: a dict, or
+    :class:`DuplicateKeyError` naming the first repeated key (the standard library keeps
+    the last copy silently)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKeyError(key)
+            seen.add(key)
+    return out

@@ -19,6 +19,7 @@ from selfheal.errors import NoModelError, SelfhealError, ValidationError, cli
 from selfheal.openapi import VERSION_PATTERN
 from selfheal.schema import Validated
 from selfheal.service import Service
+from selfheal.validation import DuplicateKeyError, unique_keys
 
 HTTP_CODES = {
     400: "bad_request",
@@ -93,14 +94,14 @@ def body() -> Any:
         )
     raw = request.get_data(cache=False)
     try:
-        # What `json.loads(raw, object_pairs_hook=_unique_keys)` does, without building a
+        # What `json.loads(raw, object_pairs_hook=unique_keys)` does, without building a
         # new decoder (and its scanner) for every request: bytes are decoded exactly as
         # json.loads decodes them (UTF-8/16/32 detected, surrogates passed through).
         data = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
         if _SURROGATE_ESCAPE.search(raw):  # rare: only then walk the parsed body
             _check_text(data)
         return data
-    except _DuplicateKey as dup:
+    except DuplicateKeyError as dup:
         message = (
             f"key {dup.key!r} appears more than once in one JSON object; send each field "
             "once (JSON parsers disagree on which copy wins)"
@@ -294,27 +295,8 @@ def _check_text(value: Any) -> None:
             stack.extend(v)
 
 
-class _DuplicateKey(Exception):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """`json.loads` object hook: a dict, or `_DuplicateKey` naming the first repeated key
-    (the standard library keeps the last copy silently)."""
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _DuplicateKey(key)
-            seen.add(key)
-    return out
-
-
 # The request body's decoder, built once (see `body`).
-_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
+_DECODER = json.JSONDecoder(object_pairs_hook=unique_keys)
 
 
 def _short_json(value: Any, limit: int = 80) -> str:
