@@ -263,6 +263,9 @@ def _level_counts(values: Any) -> tuple[dict[str, int], int]:
     """
     s = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values).ravel())
     vc = s.value_counts(dropna=True, sort=False)
+    # A pandas categorical column also counts the levels its dtype declares but no row
+    # holds: those are no levels of the data (a reference level needs a row).
+    vc = vc[vc > 0]
     n_nan = int(len(s) - int(vc.sum()))
     out: dict[str, int] = {}
     for key, count in zip(vc.index.tolist(), vc.to_numpy().tolist(), strict=True):

@@ -200,8 +200,10 @@ def decide(obs: Observation, state: PolicyState, cfg: PolicyConfig) -> Decision:
                 f"{cfg.min_new_labels} new labels ({new} so far)",
             )
     anchors = [t for t in (state.last_trained_at, state.last_rollback_at) if t is not None]
-    # Each run in a row that could not beat the champion doubles the evidence needed.
-    needed = cfg.min_new_labels * 2 ** max(0, min(state.unpromoted_streak, 20) - 1)
+    # Each run in a row that could not beat the champion doubles the evidence needed. No cap
+    # on the exponent: the store counts at most 32 runs, and a cap of 20 stopped the doubling
+    # below a window of up to 1,000,000 rows when min_new_labels is 1.
+    needed = cfg.min_new_labels * 2 ** max(0, state.unpromoted_streak - 1)
     needed = min(needed, max(cfg.window, cfg.min_new_labels))
     enough = new is None or new >= needed
     if anchors:

@@ -3,6 +3,7 @@ or a cut of the history out (no database, no clock, no threads)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -320,3 +321,156 @@ def test_plan_with_few_live_rows_falls_back_to_one_weighted_window() -> None:
         half_life=1000,
     )
     assert p.holdout is None and [w.name for w in p.windows] == ["weighted"]
+
+
+# -- what a decision records: the evidence and the reason an operator reads -----------------------
+# Values exact in binary, so the recorded evidence compares with ==.
+EXACT = PolicyConfig(f1_drop=0.125, min_labels=200, cooldown_seconds=3600, min_new_labels=200)
+FIVE_MIN_AGO = T0 + timedelta(hours=10) - timedelta(minutes=5)  # 3300 s of cooldown left
+DRIFT = Observation(
+    version="v0002",
+    dataset_drift=True,
+    drift_cycles=3,
+    drift_share=0.5,
+    drifted=("income", "age"),
+    score_drifted=True,
+)
+
+
+def test_triggers_record_the_evidence_each_one_saw() -> None:
+    obs = replace(
+        DRIFT,
+        n_labels=400,
+        live_f1=0.25,
+        live_f1_upper=0.375,
+        expected_f1=0.75,
+        holdout_f1=0.8125,
+        estimated_f1=0.5,
+        reference_estimated_f1=0.75,
+        estimated_f1_band=(0.375, 0.625),
+    )
+    assert triggers(obs, EXACT) == {
+        "drift": {
+            "consecutive_cycles": 3,
+            "drift_share": 0.5,
+            "drifted": ["income", "age"],
+            "score_drifted": True,
+        },
+        "labeled_f1": {
+            "live_f1": 0.25,
+            "expected_f1": 0.75,
+            "holdout_f1": 0.8125,
+            "live_f1_upper_90": 0.375,
+            "n_labels": 400,
+            "drop": 0.5,
+        },
+        "estimated_f1": {
+            "estimated_f1": 0.5,
+            "reference_estimated_f1": 0.75,
+            "band": [0.375, 0.625],
+            "drop": 0.25,
+        },
+    }
+    no_band = triggers(replace(obs, estimated_f1_band=None), EXACT)["estimated_f1"]
+    assert no_band["band"] is None
+
+
+def test_estimated_trigger_needs_both_estimates_and_a_drop_of_more_than_f1_drop() -> None:
+    obs = Observation(version="v0001", estimated_f1=0.5, reference_estimated_f1=0.75)
+    assert set(triggers(obs, EXACT)) == {"estimated_f1"}
+    assert triggers(replace(obs, reference_estimated_f1=None), EXACT) == {}
+    assert triggers(replace(obs, estimated_f1=None), EXACT) == {}
+    assert triggers(replace(obs, estimated_f1=0.625), EXACT) == {}  # exactly f1_drop
+    assert triggers(replace(obs, estimated_f1=0.6875), EXACT) == {}  # a small drop
+    assert triggers(replace(obs, estimated_f1=0.875), EXACT) == {}  # a rise
+
+
+def test_labeled_trigger_holds_back_when_the_interval_ends_exactly_at_the_expected_f1() -> None:
+    obs = Observation(
+        version="v0001", n_labels=400, live_f1=0.25, live_f1_upper=0.75, expected_f1=0.75
+    )
+    assert triggers(obs, EXACT) == {}
+    assert set(triggers(replace(obs, live_f1_upper=0.6875), EXACT)) == {"labeled_f1"}
+
+
+@pytest.mark.parametrize(
+    ("kw", "action", "reason"),
+    [
+        ({}, "retrain", "trigger labeled_f1"),
+        (
+            {"probation_active": True},
+            "probation",
+            "a promoted model is on probation; it is judged first",
+        ),
+        (
+            {"auto_retrain": False},
+            "disabled",
+            "automatic retraining is off (SELFHEAL_AUTO_RETRAIN)",
+        ),
+        ({"retrain_running": True}, "retrain_running", "a retrain is already running"),
+    ],
+)
+def test_decision_reason_names_what_held_the_retrain(
+    kw: dict[str, bool], action: str, reason: str
+) -> None:
+    d = decide(COLLAPSE, state(**kw), CFG)
+    assert (d.action, d.trigger, d.reason) == (action, "labeled_f1", reason)
+
+
+def test_cooldown_reason_says_how_long_and_how_many_labels_are_left() -> None:
+    def reason(obs: Observation, last: LastRun, streak: int = 0) -> tuple[str, str]:
+        st = state(last_run=last, last_trained_at=FIVE_MIN_AGO, unpromoted_streak=streak)
+        d = decide(obs, st, CFG)
+        return d.action, d.reason
+
+    promoted = run("promoted", minutes_ago=5, labels_since=500)
+    assert reason(DRIFT, promoted) == ("cooldown", "3300 s of cooldown left")
+    few = run("rejected", minutes_ago=5, labels_since=199)
+    assert reason(DRIFT, few) == ("cooldown", "3300 s of cooldown left, or 1 more labels")
+    assert reason(DRIFT, few, streak=1) == ("cooldown", "3300 s of cooldown left, or 1 more labels")
+    some = run("rejected", minutes_ago=5, labels_since=500)
+    assert reason(DRIFT, some, streak=3) == (
+        "cooldown",
+        "3300 s of cooldown left, or 300 more labels (3 runs in a row rejected)",
+    )
+    fine = replace(DRIFT, n_labels=1000, live_f1=0.97, live_f1_upper=0.98, expected_f1=0.95)
+    assert reason(fine, some) == (
+        "cooldown",
+        "3300 s of cooldown left; the champion performs as expected on 1000 labels "
+        "(live F1 0.970 vs expected 0.950)",
+    )
+    assert reason(COLLAPSE, promoted) == (
+        "retrain",
+        "inside the cooldown, but labeled F1 collapsed beyond noise with 500 new labels",
+    )
+    assert reason(DRIFT, some) == (
+        "retrain",
+        "inside the cooldown, but 500 new labels since run 7 (rejected) and the trigger still "
+        "holds",
+    )
+
+
+def test_a_stopped_run_waits_for_its_single_new_label_when_one_is_required() -> None:
+    one = replace(CFG, min_new_labels=1)
+    none_yet = run("failed", minutes_ago=1, labels_since=0, trained=False)
+    waiting = decide(COLLAPSE, state(last_run=none_yet), one)
+    assert waiting.action == "awaiting_labels"
+    assert waiting.reason == "run 7 stopped before training; waiting for 1 new labels (0 so far)"
+    arrived = run("failed", minutes_ago=1, labels_since=1, trained=False)
+    assert decide(COLLAPSE, state(last_run=arrived), one).action == "retrain"
+
+
+def test_rejections_keep_doubling_the_evidence_up_to_the_largest_window() -> None:
+    """min(R * 2 ** (k - 1), window) for every streak the store reports (up to 32), at the
+    settings' extremes: R = 1 label, a window of 1,000,000 rows."""
+    cfg = replace(CFG, min_new_labels=1, window=1_000_000)
+
+    def action(streak: int, labels: int) -> str:
+        last = run("rejected", minutes_ago=5, labels_since=labels)
+        st = state(last_run=last, last_trained_at=FIVE_MIN_AGO, unpromoted_streak=streak)
+        return decide(COLLAPSE, st, cfg).action
+
+    assert action(20, 2**19 - 1) == "cooldown" and action(20, 2**19) == "retrain"
+    assert action(21, 2**19) == "cooldown"  # 2 ** 20 labels needed, more than 2 ** 19
+    assert action(21, 999_999) == "cooldown" and action(21, 1_000_000) == "retrain"
+    assert action(32, 999_999) == "cooldown" and action(32, 1_000_000) == "retrain"
