@@ -761,55 +761,40 @@ def _normalise(f: Feature, v: Any) -> Any:
 Checked = tuple[Any, bool, "dict[str, Any] | None"]  # (value, out of range, problem)
 
 
+def _refused(name: str, problem: str, message: str) -> Checked:
+    """A refused value: no value, not flagged, the problem."""
+    return None, False, _problem(name, problem, message)
+
+
 def _check_number(f: Feature, v: Any) -> Checked:
     """A numeric feature's normalised value: finite, within the hard bounds; flagged when
     outside the training range."""
     if isinstance(v, _OtherUnit):
-        return (
-            None,
-            False,
-            _problem(
-                f.name,
-                WRONG_TYPE,
-                f"field {f.name!r} is {_short(v.text)}, in {v.unit!r}; the model "
-                f"was trained on values in {f.unit!r}",
-            ),
+        return _refused(
+            f.name,
+            WRONG_TYPE,
+            f"field {f.name!r} is {_short(v.text)}, in {v.unit!r}; the model "
+            f"was trained on values in {f.unit!r}",
         )
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return (
-            None,
-            False,
-            _problem(
-                f.name,
-                WRONG_TYPE,
-                f"field {f.name!r} must be a number, got {_json_type(v)} {_short(v)}",
-            ),
+        return _refused(
+            f.name,
+            WRONG_TYPE,
+            f"field {f.name!r} must be a number, got {_json_type(v)} {_short(v)}",
         )
     try:
         x = float(v)
     except OverflowError:  # an integer of hundreds of digits
         x = math.inf
     if not math.isfinite(x):
-        return (
-            None,
-            False,
-            _problem(f.name, NOT_FINITE, f"field {f.name!r} must be finite, got {v!r}"),
-        )
+        return _refused(f.name, NOT_FINITE, f"field {f.name!r} must be finite, got {v!r}")
     if f.min is not None and x < f.min:
-        return (
-            None,
-            False,
-            _problem(
-                f.name, BELOW_MIN, f"field {f.name!r} is {_num(x)}, below the minimum {_num(f.min)}"
-            ),
+        return _refused(
+            f.name, BELOW_MIN, f"field {f.name!r} is {_num(x)}, below the minimum {_num(f.min)}"
         )
     if f.max is not None and x > f.max:
-        return (
-            None,
-            False,
-            _problem(
-                f.name, ABOVE_MAX, f"field {f.name!r} is {_num(x)}, above the maximum {_num(f.max)}"
-            ),
+        return _refused(
+            f.name, ABOVE_MAX, f"field {f.name!r} is {_num(x)}, above the maximum {_num(f.max)}"
         )
     flagged = (f.soft_min is not None and x < f.soft_min) or (
         f.soft_max is not None and x > f.soft_max
@@ -821,28 +806,20 @@ def _check_category(f: Feature, v: Any, folded: Mapping[str, str]) -> Checked:
     """A categorical feature's normalised value: text, a known level in any case (a closed
     feature refuses others); flagged when it is a level training never saw."""
     if not isinstance(v, str):
-        return (
-            None,
-            False,
-            _problem(
-                f.name,
-                WRONG_TYPE,
-                f"field {f.name!r} must be a string, got {_json_type(v)} {_short(v)}",
-            ),
+        return _refused(
+            f.name,
+            WRONG_TYPE,
+            f"field {f.name!r} must be a string, got {_json_type(v)} {_short(v)}",
         )
     if f.levels and v not in f.levels:
         v = folded.get(v.casefold(), v)  # "EAST" is "east"
     if f.levels and v not in f.levels:
         if f.closed:
             shown = ", ".join(f.levels[:20]) + (" ..." if len(f.levels) > 20 else "")
-            return (
-                None,
-                False,
-                _problem(
-                    f.name,
-                    UNKNOWN_CATEGORY,
-                    f"field {f.name!r} is {_short(v)}; allowed values are {shown}",
-                ),
+            return _refused(
+                f.name,
+                UNKNOWN_CATEGORY,
+                f"field {f.name!r} is {_short(v)}; allowed values are {shown}",
             )
         return v, True, None
     return v, False, None
