@@ -80,12 +80,13 @@ def serve(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     try:
-        service = Service(settings).start()
+        service = Service(settings)  # migrates, bootstraps a first model; no thread yet
     except SelfhealError as exc:
         sys.stderr.write(f"selfheal: error: {exc.message}\n")
         return 1
     except _Shutdown:
         return 0
+    # Bind before any thread starts: a port in use is refused before a monitor cycle runs.
     try:
         server = create_server(
             create_app(service),
@@ -97,9 +98,18 @@ def serve(settings: Settings) -> int:
             connection_limit=1000,
         )
     except (OSError, ValueError) as exc:  # waitress: ValueError when the host does not resolve
-        service.stop()
         sys.stderr.write(f"selfheal: error: {bind_failure(settings.host, settings.port, exc)}\n")
         return 1
+    try:
+        service.start()
+    except SelfhealError as exc:
+        server.close()
+        sys.stderr.write(f"selfheal: error: {exc.message}\n")
+        return 1
+    except _Shutdown:
+        server.close()
+        service.stop()
+        return 0
     model = service.models.current
     log.info(
         "start: serving %s on http://%s:%s with %d threads (home %s)",

@@ -21,7 +21,7 @@ def start(home: Path, **env: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=120,
-        env=subprocess_env(home, SELFHEAL_MONITOR_ENABLED="false", **env),
+        env=subprocess_env(home, **{"SELFHEAL_MONITOR_ENABLED": "false", **env}),
     )
 
 
@@ -52,6 +52,23 @@ def test_a_port_in_use_is_one_line_naming_selfheal_port(trained_home: Home) -> N
     assert_one_line(
         out, 1, f"cannot listen on 127.0.0.1:{port}", "Address already in use", "SELFHEAL_PORT"
     )
+
+
+def test_the_port_is_bound_before_any_thread_starts(trained_home: Home) -> None:
+    """`make run` on a port in use used to run a monitor cycle (and load the model twice)
+    before it said so: the server binds first, then starts its threads."""
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        out = start(
+            trained_home.settings.home_path,
+            SELFHEAL_PORT=str(port),
+            SELFHEAL_MONITOR_ENABLED="true",
+            SELFHEAL_MONITOR_INTERVAL="0.05",
+        )
+    assert out.returncode == 1, out.stderr
+    assert "monitor cycle" not in out.stderr and "model loaded" not in out.stderr, out.stderr
 
 
 @pytest.mark.parametrize(
