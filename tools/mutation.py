@@ -9,8 +9,9 @@ touched. The score of a module is
     killed / (mutants - accepted equivalent mutants),
 
 timeouts counting as killed. Accepted equivalent mutants are listed, each with a one-line
-reason, in tools/mutation_equivalents.txt; a listed mutant that is no longer a survivor is
-reported as stale. Not part of `make test`: one module takes minutes.
+reason, in tools/mutation_equivalents/<module>.txt (every .txt there is read); a listed
+mutant that is no longer a survivor is reported as stale. Not part of `make test`: one
+module takes minutes.
 
 Usage: python tools/mutation.py [MODULE ...] [--jobs N]   (default: every module below)
 """
@@ -29,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "build" / "mutation"
-EQUIVALENTS = ROOT / "tools" / "mutation_equivalents.txt"
+EQUIVALENTS = ROOT / "tools" / "mutation_equivalents"  # one <module>.txt per module
 GOAL = 0.90
 
 # module (selfheal/<module>.py or the package selfheal/<module>/) -> the test files that judge it
@@ -57,8 +58,8 @@ NO_TESTS = {5, 33}
 def equivalents() -> dict[str, str]:
     """`mutant-name  reason` lines; blank lines and # comments ignored."""
     out: dict[str, str] = {}
-    if EQUIVALENTS.is_file():
-        for line in EQUIVALENTS.read_text(encoding="utf-8").splitlines():
+    for path in sorted(EQUIVALENTS.glob("*.txt")):
+        for line in path.read_text(encoding="utf-8").splitlines():
             line = line.strip()
             if line and not line.startswith("#"):
                 name, _, reason = line.partition(" ")
