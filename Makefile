@@ -48,8 +48,15 @@ install: $(RUNTIME_STAMP) ## create .venv and install the runtime dependencies
 
 setup: $(DEV_STAMP) ## create .venv and install runtime + dev dependencies
 
-run: $(RUNTIME_STAMP) ## serve in the foreground (bootstraps a model if none); Ctrl-C stops
-	$(PY) run.py
+# WORKERS=N (SELFHEAL_WORKERS): N gunicorn worker processes on the one port; needs
+# SELFHEAL_DATABASE_URL (PostgreSQL) and the postgres and server extras, installed here.
+RUN_ENV := $(if $(WORKERS),SELFHEAL_WORKERS=$(WORKERS))
+
+run: $(RUNTIME_STAMP) ## serve in the foreground (bootstraps a model if none; WORKERS=N with PostgreSQL); Ctrl-C stops
+	@if { [ -n "$(WORKERS)" ] && [ "$(WORKERS)" != 1 ]; } || [ -n "$$SELFHEAL_DATABASE_URL" ]; then \
+	  $(PY) -c 'import psycopg, psycopg_pool, gunicorn' 2>/dev/null \
+	  || $(QUIET_EDITABLE) $(PIP) install --quiet -e '.[postgres,server]'; fi
+	$(RUN_ENV) $(PY) run.py
 
 start: $(RUNTIME_STAMP) ## serve in the background (pid file var/selfheal.pid, log var/logs/)
 	@mkdir -p $(dir $(LOG))

@@ -9,7 +9,6 @@ how every model trained outside a retrain (`selfheal train`, replay) enters the 
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +24,7 @@ from selfheal.schema import FeatureSchema, infer_schema
 from selfheal.training import TrainResult, train
 
 
-def open_database(settings: Settings) -> sqlite3.Connection:
+def open_database(settings: Settings) -> db.Connection:
     """Create the home folder if needed and open its database, migrated to the newest
     schema, on a connection of the caller's own."""
     try:
@@ -37,10 +36,10 @@ def open_database(settings: Settings) -> sqlite3.Connection:
             "you can write to",
             code="invalid_setting",
         ) from None
-    return db.open_db(settings.db_path, sync=settings.sync, wal_limit=settings.wal_max_bytes)
+    return db.open_db(settings.database, sync=settings.sync, wal_limit=settings.wal_max_bytes)
 
 
-def event_recorder(conn: sqlite3.Connection) -> Callable[[dict[str, Any]], None]:
+def event_recorder(conn: db.Connection) -> Callable[[dict[str, Any]], None]:
     """Registry events recorded on `conn`, each in its own transaction (outside the server,
     whose writer records them instead)."""
 
@@ -132,6 +131,13 @@ def first_model(settings: Settings, registry: Registry, *, actor: str) -> str | 
     the registry has none. Returns the version created, or None when one already served."""
     if registry.production() is not None:
         return None
+    with registry.coordination.bootstrapping():  # processes starting together train once
+        if registry.production() is not None:
+            return None
+        return _train_first(settings, registry, actor=actor)
+
+
+def _train_first(settings: Settings, registry: Registry, *, actor: str) -> str | None:
     frame, y, schema, source = synthetic_data(
         settings, rows=settings.bootstrap_rows, seed=settings.seed
     )
@@ -154,7 +160,9 @@ def ensure_production(settings: Settings, *, actor: str = "init") -> str | None:
     """`first_model` on a connection of its own, closed before returning: the server's
     start-up, before its writer opens the database. Also migrates the database."""
     conn = open_database(settings)
+    registry = open_registry(settings, event_recorder(conn))
     try:
-        return first_model(settings, open_registry(settings, event_recorder(conn)), actor=actor)
+        return first_model(settings, registry, actor=actor)
     finally:
+        registry.coordination.close()
         conn.close()

@@ -431,7 +431,16 @@ def _home(settings: Settings, *, existing: bool = True) -> Home:
     return Home(settings)
 
 
+def db_errors() -> tuple[type[Exception], ...]:
+    """Both drivers' base errors (psycopg's once PostgreSQL was used)."""
+    from selfheal import db
+
+    return db.ERRORS
+
+
 def _require_home(settings: Settings) -> None:
+    if settings.postgres:  # the database is a server's: connecting says whether it exists
+        return
     if not settings.db_path.is_file():
         raise NotFoundError(
             f"no selfheal home at {settings.home_path} (no {settings.db_path.name}); run "
@@ -857,6 +866,13 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     from selfheal.db import backup, iso
 
+    if settings.postgres:
+        raise DataError(
+            "selfheal backup copies the embedded SQLite file; with SELFHEAL_DATABASE_URL "
+            "set, back up PostgreSQL with pg_dump (docs/architecture.md, 'Backup and "
+            "restore'), and the registry folder with any file copy",
+            code="invalid_arguments",
+        )
     _require_home(settings)
     name = f"selfheal-{iso()[:19].replace(':', '')}.db"
     target = Path(args.to) if args.to else settings.home_path / "backups" / name
@@ -1025,8 +1041,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     except BrokenPipeError:  # `selfheal models | head`: the reader went away, not an error
         sys.stderr.close()
         return EXIT_OK
-    except sqlite3.Error as exc:
-        where = settings.db_path if settings is not None else "the database"
+    except db_errors() as exc:
+        where = settings.database_label if settings is not None else "the database"
         sys.stderr.write(
             f"selfheal: error: database {where}: {exc}; if it says "
             "'locked', another process holds a long transaction: retry\n"

@@ -47,6 +47,33 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("home", "path", "./var", "State root: database, registry and reports live here."),
+    Setting(
+        "database_url",
+        "str",
+        "",
+        "Empty: the embedded SQLite file SELFHEAL_HOME/selfheal.db (nothing to install). "
+        "postgresql://user:password@host:5432/dbname: PostgreSQL through psycopg 3 "
+        "(pip install -e '.[postgres]'), which several run.py processes, on one host or "
+        "many, may share. Never printed: messages show it without the password.",
+        secret=True,
+    ),
+    Setting(
+        "registry_dir",
+        "str",
+        "",
+        "Folder of the model registry's artifacts. Empty: SELFHEAL_HOME/registry. Processes "
+        "on several hosts need one shared path here (artifacts are sha256-checked on load).",
+    ),
+    Setting(
+        "workers",
+        "int",
+        1,
+        "Server processes on the one port: 1 is waitress in this process; more is "
+        "gunicorn's pre-fork workers (pip install -e '.[server]'), each with "
+        "SELFHEAL_THREADS threads. More than 1 needs SELFHEAL_DATABASE_URL (PostgreSQL).",
+        low=1,
+        high=64,
+    ),
     Setting("host", "str", "127.0.0.1", "Address the HTTP server binds to."),
     Setting("port", "int", 8000, "TCP port of the HTTP server.", low=1, high=65535),
     Setting(
@@ -449,6 +476,12 @@ def _parse(setting: Setting, raw: str) -> Any:
             raise bad("a non-empty path")
         if setting.kind == "str" and setting.name == "host" and not is_host(value):
             raise bad(HOST_RULE)
+        if setting.name == "database_url" and value and not is_database_url(value):
+            raise ConfigError(  # never echo the value: it may hold a password
+                f"{setting.env} is not valid: expected empty (SQLite under SELFHEAL_HOME) or "
+                "postgresql://user:password@host:port/dbname",
+                details={"variable": setting.env},
+            )
         return value
     if setting.kind == "choice":
         upper = setting.choices == _LOG_LEVELS
@@ -478,6 +511,22 @@ def _parse(setting: Setting, raw: str) -> Any:
     ):
         raise bad(rng)
     return number
+
+
+def is_database_url(value: str) -> bool:
+    """A postgresql:// (or postgres://) URL with a host or a socket folder and a database."""
+    from urllib.parse import parse_qs, urlsplit
+
+    if not value.startswith(("postgresql://", "postgres://")) or any(c.isspace() for c in value):
+        return False
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+        query = parse_qs(parts.query)
+    except ValueError:
+        return False
+    has_host = bool(parts.hostname) or bool(query.get("host"))
+    return has_host and len(parts.path) > 1
 
 
 HOST_RULE = (
@@ -590,6 +639,9 @@ class Settings:
     """
 
     home: str
+    database_url: str = field(repr=False)
+    registry_dir: str
+    workers: int
     host: str
     port: int
     threads: int
@@ -693,10 +745,32 @@ class Settings:
 
     @property
     def db_path(self) -> Path:
+        """The embedded SQLite file (used when `database_url` is empty)."""
         return self.home_path / "selfheal.db"
 
     @property
+    def database(self) -> Path | str:
+        """What `db.connect` opens: the PostgreSQL URL when set, else the SQLite file."""
+        return self.database_url or self.db_path
+
+    @property
+    def postgres(self) -> bool:
+        return bool(self.database_url)
+
+    @property
+    def database_label(self) -> str:
+        """The database for messages and `/health`: the SQLite path, or the URL without
+        its password."""
+        if not self.database_url:
+            return str(self.db_path)
+        from selfheal.db import redact
+
+        return redact(self.database_url)
+
+    @property
     def registry_path(self) -> Path:
+        if self.registry_dir:
+            return Path(self.registry_dir).expanduser()
         return self.home_path / "registry"
 
     @property

@@ -1,4 +1,14 @@
-"""SQLite connections and migrations.
+"""Database connections and migrations: embedded SQLite, or PostgreSQL.
+
+`SELFHEAL_DATABASE_URL` chooses: empty means the SQLite file under `SELFHEAL_HOME` (the
+default, nothing to install); `postgresql://...` means PostgreSQL through psycopg 3
+(selfheal/pg.py, the `postgres` extra). Functions here take a *target*, the SQLite path or
+the PostgreSQL URL (`Settings.database`), and give connections with the same surface, so
+that the store's SQL runs unchanged on both. Migrations are numbered per backend:
+`migrations/sqlite/` (tracked by `PRAGMA user_version`) and `migrations/postgres/` (tracked
+in the `schema_migrations` table, applied under an advisory lock).
+
+The rest of this note is about SQLite.
 
 Connections use WAL (readers never block the single writer), foreign keys, a busy timeout and
 `sqlite3.Row` rows. Migrations are numbered `NNNN_name.sql` files applied in order, each in
@@ -24,10 +34,51 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from selfheal.errors import UnavailableError
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_ROOT = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = MIGRATIONS_ROOT / "sqlite"
+PG_MIGRATIONS_DIR = MIGRATIONS_ROOT / "postgres"
+PG_SCHEMES = ("postgresql://", "postgres://")
+PG_MIGRATION_LOCK = 7_349_120_001  # pg_advisory_xact_lock key: one migrating process at a time
+
+# What a failed statement raises, on either backend: `except db.ERRORS`. selfheal/pg.py
+# adds psycopg.Error when PostgreSQL is in use (psycopg is an optional extra).
+ERRORS: tuple[type[Exception], ...] = (sqlite3.Error,)
+
+# sqlite3.Connection or pg.PgConnection: execute / executemany / in_transaction / rollback /
+# close, with rows that index by position and by column name (sqlite3.Row or pg.Row).
+Connection = Any
+Row = Any
+Target = Path | str  # the SQLite file, or a postgresql:// URL
+
+
+def is_postgres(target: Target) -> bool:
+    return isinstance(target, str) and target.startswith(PG_SCHEMES)
+
+
+def redact(url: str) -> str:
+    """A database URL without its password and query string (which may hold one), for
+    messages and logs: postgresql://user@host:port/dbname."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        user = f"{parts.username}@" if parts.username else ""
+    except ValueError:
+        return "postgresql://<unparseable>"
+    return f"{parts.scheme}://{user}{host}{port}{parts.path}"
+
+
+def dialect(conn: Connection) -> str:
+    """'sqlite' or 'postgres'."""
+    return getattr(conn, "dialect", "sqlite")
+
+
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 BUSY_TIMEOUT_MS = 10_000
 SYNC_MODES = {"full": 2, "normal": 1}  # SELFHEAL_SYNC -> what `PRAGMA synchronous` reports
@@ -52,22 +103,29 @@ def parse_time(text: str) -> datetime:
 
 
 def connect(
-    path: Path | str,
+    path: Target,
     *,
     readonly: bool = False,
     sync: str = "full",
     wal_limit: int = DEFAULT_WAL_LIMIT,
-) -> sqlite3.Connection:
+) -> Connection:
     """Open a connection in autocommit mode; callers open transactions explicitly.
+
+    A `postgresql://` target gives a `pg.PgConnection` (`readonly` and `wal_limit` are
+    SQLite's; PostgreSQL manages its own WAL).
 
     `sync` is `SELFHEAL_SYNC` (full | normal), set on every connection, read-only ones
     included, so that no connection of the project runs with another mode. `wal_limit`
     (bytes, `SELFHEAL_WAL_MAX_MIB`) is SQLite's `journal_size_limit`: the size the -wal file
     is truncated back to after a checkpoint resets the log.
     """
-    path = Path(path)
     if sync not in SYNC_MODES:
         raise ValueError(f"sync must be one of {', '.join(SYNC_MODES)}, got {sync!r}")
+    if is_postgres(path):
+        from selfheal import pg
+
+        return pg.connect(str(path), sync=sync)
+    path = Path(path)
     try:
         if readonly:
             conn = sqlite3.connect(
@@ -104,8 +162,11 @@ def wal_path(db_path: Path | str) -> Path:
     return Path(f"{db_path}-wal")
 
 
-def wal_size(db_path: Path | str) -> int:
-    """Bytes of the -wal file (0 when there is none): one stat, cheap enough per commit."""
+def wal_size(db_path: Target) -> int:
+    """Bytes of the -wal file (0 when there is none, and on PostgreSQL): one stat, cheap
+    enough per commit."""
+    if is_postgres(db_path):
+        return 0
     try:
         return os.stat(wal_path(db_path)).st_size
     except FileNotFoundError:
@@ -126,7 +187,7 @@ class Checkpoint:
     seconds: float
 
 
-def checkpoint(conn: sqlite3.Connection, mode: str = "TRUNCATE", *, wait_ms: int) -> Checkpoint:
+def checkpoint(conn: Connection, mode: str = "TRUNCATE", *, wait_ms: int) -> Checkpoint:
     """Run `PRAGMA wal_checkpoint(mode)`, waiting at most about `wait_ms` for readers.
 
     RESTART and TRUNCATE copy every frame into the database file and then wait (the busy
@@ -139,6 +200,8 @@ def checkpoint(conn: sqlite3.Connection, mode: str = "TRUNCATE", *, wait_ms: int
     mode = mode.upper()
     if mode not in ("PASSIVE", "FULL", "RESTART", "TRUNCATE"):
         raise ValueError(f"checkpoint mode must be PASSIVE, FULL, RESTART or TRUNCATE: {mode!r}")
+    if dialect(conn) == "postgres":  # the server checkpoints its own WAL
+        return Checkpoint(mode=mode, busy=False, log_frames=0, checkpointed=0, seconds=0.0)
     t0 = time.monotonic()
     conn.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
     try:
@@ -155,12 +218,13 @@ def checkpoint(conn: sqlite3.Connection, mode: str = "TRUNCATE", *, wait_ms: int
 
 
 @contextmanager
-def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator[None]:
+def transaction(conn: Connection, *, immediate: bool = True) -> Iterator[None]:
     conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
     try:
         yield
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # PostgreSQL may have ended it already (a broken link)
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
 
@@ -207,18 +271,26 @@ def split_statements(sql: str) -> list[str]:
     return statements
 
 
-def schema_version(conn: sqlite3.Connection) -> int:
+def schema_version(conn: Connection) -> int:
+    if dialect(conn) == "postgres":
+        if conn.execute("SELECT to_regclass('schema_migrations')").fetchone()[0] is None:
+            return 0
+        return int(
+            conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
+        )
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate(conn: sqlite3.Connection, directory: Path = MIGRATIONS_DIR) -> list[int]:
+def migrate(conn: Connection, directory: Path | None = None) -> list[int]:
     """Apply the pending migrations in order; return the numbers applied.
 
     Each file runs inside BEGIN IMMEDIATE ... COMMIT with its user_version bump, so a
     failure rolls the file back completely and the version stays where it was. Running it
     again is a no-op; a database newer than the code is refused.
     """
-    files = migration_files(directory)
+    if dialect(conn) == "postgres":
+        return _migrate_postgres(conn, directory or PG_MIGRATIONS_DIR)
+    files = migration_files(directory or MIGRATIONS_DIR)
     applied: list[int] = []
     current = schema_version(conn)
     if current > len(files):
@@ -254,9 +326,61 @@ def migrate(conn: sqlite3.Connection, directory: Path = MIGRATIONS_DIR) -> list[
     return applied
 
 
-def open_db(
-    path: Path | str, *, sync: str = "full", wal_limit: int = DEFAULT_WAL_LIMIT
-) -> sqlite3.Connection:
+def _migrate_postgres(conn: Connection, directory: Path) -> list[int]:
+    """PostgreSQL: each pending file and its `schema_migrations` row in one transaction
+    (PostgreSQL's DDL is transactional), under a transaction-level advisory lock so that
+    processes starting together migrate one after the other."""
+    files = migration_files(directory)
+    raw = conn.raw  # a whole file at once: psycopg's simple protocol takes a script
+    raw.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+        " name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    current = schema_version(conn)
+    if current > len(files):
+        raise UnavailableError(
+            f"database schema version {current} is newer than this code knows "
+            f"({len(files)}); upgrade selfheal",
+            code="database_too_new",
+        )
+    applied: list[int] = []
+    for number, path in files:
+        if number <= current:
+            continue
+        script = path.read_text(encoding="utf-8")
+        raw.execute("BEGIN")
+        try:
+            raw.execute("SELECT pg_advisory_xact_lock(%s)", (PG_MIGRATION_LOCK,))
+            if schema_version(conn) >= number:
+                raw.execute("ROLLBACK")
+                continue
+            raw.execute(script.encode("utf-8"))
+            raw.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
+                (number, path.name, iso()),
+            )
+        except BaseException as exc:
+            if conn.in_transaction:
+                raw.execute("ROLLBACK")
+            if isinstance(exc, ERRORS):
+                raise UnavailableError(
+                    f"migration postgres/{path.name} failed: {str(exc).strip()}; the "
+                    f"database was left at version {number - 1}",
+                    code="migration_failed",
+                ) from None
+            raise
+        raw.execute("COMMIT")
+        applied.append(number)
+    return applied
+
+
+def pending_migrations(conn: Connection) -> int:
+    """How many of this code's migrations the database has not applied yet."""
+    directory = PG_MIGRATIONS_DIR if dialect(conn) == "postgres" else MIGRATIONS_DIR
+    return max(0, len(migration_files(directory)) - schema_version(conn))
+
+
+def open_db(path: Target, *, sync: str = "full", wal_limit: int = DEFAULT_WAL_LIMIT) -> Connection:
     """Connect (see `connect`) and bring the schema up to date."""
     conn = connect(path, sync=sync, wal_limit=wal_limit)
     migrate(conn)

@@ -4,15 +4,15 @@ schema's column order, and the rows that belong to a schema at all."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 
 import pandas as pd
 
+from selfheal import db
 from selfheal.schema import FeatureSchema
 
 
-def rows_to_frame(rows: Sequence[sqlite3.Row], schema: FeatureSchema) -> pd.DataFrame:
+def rows_to_frame(rows: Sequence[db.Row], schema: FeatureSchema) -> pd.DataFrame:
     """Logged feature JSON -> a frame in schema order, one row per logged row; categorical
     missing values are None (see `matching_rows` for rows of another schema)."""
     records = [json.loads(r["features"]) for r in rows]
@@ -22,14 +22,14 @@ def rows_to_frame(rows: Sequence[sqlite3.Row], schema: FeatureSchema) -> pd.Data
     return frame
 
 
-def matching_rows(rows: Sequence[sqlite3.Row], schema: FeatureSchema) -> list[sqlite3.Row]:
+def matching_rows(rows: Sequence[db.Row], schema: FeatureSchema) -> list[db.Row]:
     """The rows this schema accepts: logged with exactly its features, and with values it
     would accept in a request today. Rows logged under another version's contract (other
     columns, or a feature that was nullable then and is required now, a level a closed
     feature no longer has, a value past a new hard bound) are left out, never NaN-filled:
     the data-quality gate would refuse every retrain that trained on them."""
     names = set(schema.names)
-    out: list[sqlite3.Row] = []
+    out: list[db.Row] = []
     for r in rows:
         record = json.loads(r["features"])
         if set(record) == names and schema.validate_record(record)[0] is not None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,7 +26,10 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from selfheal import store
+from selfheal import (
+    db,
+    store,
+)
 from selfheal.config import Settings
 from selfheal.db import iso, utcnow
 from selfheal.errors import DataError, NoModelError, SelfhealError, UnavailableError, cli
@@ -46,7 +48,7 @@ from selfheal.training import TrainResult, holdout_metrics, refit, train
 
 log = logging.getLogger("selfheal.healer")
 T = TypeVar("T")
-Write = Callable[[Callable[[sqlite3.Connection], Any]], Any]
+Write = Callable[[Callable[[db.Connection], Any]], Any]
 TRAIN_THREADS = max(1, (os.cpu_count() or 2) - 1)  # native threads of a retrain
 
 
@@ -126,7 +128,7 @@ class Healer:
         settings: Settings,
         registry: Registry,
         *,
-        read_conn: Callable[[], sqlite3.Connection],
+        read_conn: Callable[[], db.Connection],
         write: Write,
         on_swap: Callable[[], None] | None = None,
         on_outcome: Callable[[str], None] | None = None,
@@ -689,7 +691,7 @@ class Healer:
             version, reason=reason, actor=actor, details={"run_id": run_id, "gates": gate_dicts}
         )
 
-        def record_promotion(c: sqlite3.Connection) -> None:
+        def record_promotion(c: db.Connection) -> None:
             store.insert_gate_results(c, run_id, gate_dicts, self._finished(now))
             store.finish_run(
                 c,
@@ -736,7 +738,7 @@ class Healer:
         reason = rejection_reason(trigger, summarize(gates))
         gate_dicts = [g.to_dict() for g in gates]
 
-        def record_rejection(c: sqlite3.Connection) -> None:
+        def record_rejection(c: db.Connection) -> None:
             store.insert_gate_results(c, run_id, gate_dicts, self._finished(now))
             store.finish_run(
                 c,

@@ -10,7 +10,6 @@ manager that closes its connection. The server does not use one: it builds its l
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -43,7 +42,7 @@ class Home:
         self, settings: Settings, record_event: Callable[[dict[str, Any]], None] | None = None
     ) -> None:
         self.settings = settings
-        self.conn: sqlite3.Connection = open_database(settings)  # migrates
+        self.conn: db.Connection = open_database(settings)  # migrates
         self.registry = open_registry(settings, record_event or event_recorder(self.conn))
 
     def __enter__(self) -> Home:
@@ -57,7 +56,7 @@ class Home:
     ) -> None:
         self.close()
 
-    def write(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+    def write(self, fn: Callable[[db.Connection], Any]) -> Any:
         """Run `fn` in one transaction on this Home's connection (outside the server)."""
         with db.transaction(self.conn):
             return fn(self.conn)
@@ -75,6 +74,7 @@ class Home:
 
     def close(self) -> None:
         self.conn.close()
+        self.registry.coordination.close()  # PostgreSQL: the registry's connection
 
 
 @dataclass(frozen=True)
@@ -234,12 +234,16 @@ def status(home: Home) -> dict[str, Any]:
     conn = home.conn
     out: dict[str, Any] = {
         "home": str(home.settings.home_path.resolve()),
-        "database": str(home.settings.db_path.resolve()),
+        "database": (
+            home.settings.database_label
+            if home.settings.postgres
+            else str(home.settings.db_path.resolve())
+        ),
         "schema_version": db.schema_version(conn),
         "production": pointer,
         "versions": len(versions),
         "predictions": store.count_predictions(conn, None),
-        "labels": int(conn.execute("SELECT COUNT(*) FROM labels").fetchone()[0]),
+        "labels": store.traffic_counts(conn)["labels"],
         "recent_events": store.recent_events(conn, 5),
     }
     if pointer:
@@ -250,8 +254,8 @@ def status(home: Home) -> dict[str, Any]:
 
 def end_probation_by_hand(
     registry: Registry,
-    write: Callable[[Callable[[sqlite3.Connection], Any]], Any],
-    conn: sqlite3.Connection,
+    write: Callable[[Callable[[db.Connection], Any]], Any],
+    conn: db.Connection,
     *,
     event: str,
     actor: str,

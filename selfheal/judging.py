@@ -7,7 +7,6 @@ The gates themselves are in `selfheal.gates` (docs/evaluation_gates.md).
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from selfheal import store
+from selfheal import (
+    db,
+    store,
+)
 from selfheal.db import iso
 from selfheal.errors import DataError
 from selfheal.frames import matching_rows, rows_to_frame
@@ -71,7 +73,7 @@ def evaluate(
     champion: LoadedModel,
     *,
     config: GateConfig,
-    read_conn: Callable[[], sqlite3.Connection],
+    read_conn: Callable[[], db.Connection],
     trigger: str,
     now: datetime,
     dq: GateResult | None,
@@ -150,7 +152,7 @@ def consistency(
     now: datetime,
     *,
     config: GateConfig,
-    read_conn: Callable[[], sqlite3.Connection],
+    read_conn: Callable[[], db.Connection],
 ) -> GateResult:
     """Consistency on the latest live rows (or the holdout when there is no traffic):
     those logged since the holdout began, when there are 200 of them, so the positive

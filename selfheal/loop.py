@@ -9,19 +9,19 @@ decided once, here.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from selfheal import db
 from selfheal.config import Settings
 from selfheal.healer import Healer
 from selfheal.monitor import Monitor
-from selfheal.registry import Registry
+from selfheal.registry import PgCoordination, Registry
 
 RecordEvent = Callable[[dict[str, Any]], None]
-ReadConn = Callable[[], sqlite3.Connection]
-WriteFn = Callable[[Callable[[sqlite3.Connection], Any]], Any]
+ReadConn = Callable[[], db.Connection]
+WriteFn = Callable[[Callable[[db.Connection], Any]], Any]
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,10 @@ def open_registry(settings: Settings, record_event: RecordEvent) -> Registry:
     """The registry of `settings.registry_path`; its audit events go to `record_event`.
 
     A process opens it before its loop when other parts need it first (the server's model
-    holder and metrics), and hands it to `build_loop`."""
-    return Registry(settings.registry_path, record_event)
+    holder and metrics), and hands it to `build_loop`. On PostgreSQL its pointers, version
+    allocation and lock live in the database (`PgCoordination`)."""
+    coordination = PgCoordination(settings.database_url) if settings.postgres else None
+    return Registry(settings.registry_path, record_event, coordination)
 
 
 def build_loop(

@@ -20,8 +20,8 @@ A failing cycle is logged, recorded as status `error` and survived; `/health` sh
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,7 +31,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from selfheal import store
+from selfheal import (
+    db,
+    store,
+)
 from selfheal.binary_metrics import f1_interval
 from selfheal.config import Settings
 from selfheal.db import iso, parse_time, utcnow
@@ -100,7 +103,7 @@ class Monitor:
         registry: Registry,
         healer: Healer,
         *,
-        read_conn: Callable[[], sqlite3.Connection],
+        read_conn: Callable[[], db.Connection],
         write: Write,
         background_retrain: bool = True,
         on_cycle: Callable[[dict[str, Any], list[dict[str, Any]]], None] | None = None,
@@ -123,9 +126,16 @@ class Monitor:
         self.last_cycle_at: str | None = None
         self.last_error: str | None = None
         self.last_summary: dict[str, Any] | None = None
+        # The leader lease (selfheal/leader.py): None runs every cycle (the CLI, tests);
+        # a server's monitor thread runs cycles only while its process holds the lease.
+        self.lease: Any = None
+        self.on_lead: Callable[[], None] | None = None  # called when the lease is taken
+        self._leading = False
+        self._holder: tuple[float, dict[str, Any] | None] = (0.0, None)
 
     # -- thread --------------------------------------------------------------------------
     def start(self) -> Monitor:
+        self.lead()  # take the lease at once if it is free, so /health names a leader
         self._thread = threading.Thread(target=self._loop, name="selfheal-monitor", daemon=True)
         self._thread.start()
         return self
@@ -135,14 +145,61 @@ class Monitor:
         if self._thread is not None:
             self._thread.join(timeout)
         self.healer.stop(timeout)
+        if self.lease is not None:
+            self.lease.release()
+            self._leading = False
+
+    def lead(self) -> bool:
+        """Whether this process may run cycles now: it holds the lease, or took it just now
+        (then `on_lead` runs first: the previous leader's unfinished retrain runs are
+        recorded as failed). Always True without a lease."""
+        if self.lease is None:
+            return True
+        try:
+            got = bool(self.lease.try_acquire())
+        except Exception as exc:  # a follower keeps serving whatever the lease does
+            log.warning("leader lease check failed: %s", exc)
+            got = False
+        if got and not self._leading:
+            log.info("this process took the leader lease: it runs the monitor and the healer")
+            if self.on_lead is not None:
+                try:
+                    self.on_lead()
+                except Exception:
+                    log.exception("taking the lead: the start-up work failed")
+        elif self._leading and not got:
+            log.warning("this process lost the leader lease; another process runs the monitor")
+        self._leading = got
+        return got
+
+    def leader(self) -> dict[str, Any]:
+        """For /health: whether this process leads, and who does (cached for 2 s: it may
+        cost PostgreSQL a connection)."""
+        if self.lease is None:
+            return {"this_process": True, "holder": None, "lease": "none"}
+        at, holder = self._holder
+        if time.monotonic() - at > 2.0:
+            try:
+                holder = self.lease.holder()
+            except Exception:
+                holder = None
+            self._holder = (time.monotonic(), holder)
+        return {
+            "this_process": bool(self.lease.held),
+            "holder": holder,
+            "lease": "advisory_lock" if type(self.lease).__name__ == "PgLease" else "flock",
+        }
 
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
     def _loop(self) -> None:
+        # A follower checks the lease at each tick: a dead leader is replaced within one
+        # monitor interval.
         while not self._stop.wait(self.settings.monitor_interval):
-            self.run_once()
+            if self.lead():
+                self.run_once()
 
     def health(self) -> dict[str, Any]:
         alive = self.alive or self._thread is None
@@ -156,6 +213,7 @@ class Monitor:
             "last_error": self.last_error,
             "retrain_running": self.healer.running,
             "interval_seconds": self.settings.monitor_interval,
+            "leader": self.leader(),
         }
 
     # -- one cycle -----------------------------------------------------------------------
@@ -275,7 +333,7 @@ class Monitor:
             if any(pruned.values()):
                 log.info("retention: pruned %s older than %s", pruned, cutoff)
 
-    def _window(self, version: str, now: datetime) -> list[sqlite3.Row]:
+    def _window(self, version: str, now: datetime) -> list[db.Row]:
         """The newest rows `version` served (and the external ones) in its current stint
         and within SELFHEAL_MONITOR_WINDOW_MINUTES, newest first."""
         s = self.settings
@@ -298,8 +356,8 @@ class Monitor:
         self,
         model: LoadedModel,
         sketch: ReferenceSketch,
-        rows: list[sqlite3.Row],
-        own: list[sqlite3.Row],
+        rows: list[db.Row],
+        own: list[db.Row],
         now: datetime,
     ) -> _Measured:
         """The window's statistics: drift against the reference, the label-free estimate
@@ -455,7 +513,7 @@ class Monitor:
         estimate: Any,
         live: Any,
         baseline_f1: float,
-        rows: list[sqlite3.Row],
+        rows: list[db.Row],
         expected_f1: float | None,
     ) -> Observation:
         """The window as plain values (`selfheal.policy.Observation`)."""
@@ -489,7 +547,7 @@ class Monitor:
         )
 
     def _state(
-        self, now: datetime, probation: dict[str, Any] | None, rows: list[sqlite3.Row]
+        self, now: datetime, probation: dict[str, Any] | None, rows: list[db.Row]
     ) -> PolicyState:
         """What the policy needs to know besides the window: probation, single flight and
         the retrain history behind the cooldown. New labels are counted in this window only

@@ -5,12 +5,14 @@ values; no Flask here."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from selfheal import store
+from selfheal import (
+    db,
+    store,
+)
 from selfheal.db import iso
 from selfheal.performance import labeled_metrics, latency_percentiles
 
@@ -18,7 +20,7 @@ if TYPE_CHECKING:
     from selfheal.service import Service
 
 
-def traffic_stats(conn: sqlite3.Connection, *, window: int, serving: str | None) -> dict[str, Any]:
+def traffic_stats(conn: db.Connection, *, window: int, serving: str | None) -> dict[str, Any]:
     """`GET /monitoring/stats`: traffic counts, the newest `window` served rows (production
     and external) with their rates and latency, the live metrics of the `serving` version's
     labeled rows among them, the last retrain and the latest monitor cycle."""
@@ -63,7 +65,7 @@ def traffic_stats(conn: sqlite3.Connection, *, window: int, serving: str | None)
     return out
 
 
-def _latest(conn: sqlite3.Connection) -> dict[str, Any]:
+def _latest(conn: db.Connection) -> dict[str, Any]:
     runs = store.recent_runs(conn, 1)
     latest = store.recent_reports(conn, 1)
     return {"last_retrain": runs[0] if runs else None, "drift": latest[0] if latest else None}
@@ -81,7 +83,11 @@ def health_checks(service: Service) -> dict[str, Any]:
     }
     try:
         service.read_conn().execute("SELECT 1 FROM predictions LIMIT 1").fetchall()
-        checks["database"] = {"ok": True, "path": str(service.settings.db_path)}
+        checks["database"] = {
+            "ok": True,
+            "backend": "postgres" if service.settings.postgres else "sqlite",
+            "path": service.settings.database_label,
+        }
     except Exception as exc:  # report, never raise, from /health
         checks["database"] = {"ok": False, "error": str(exc)}
     w = service.writer

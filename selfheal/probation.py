@@ -10,7 +10,6 @@ The monitor thread calls it once per cycle, before anything else.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,14 +17,17 @@ from typing import Any
 
 import numpy as np
 
-from selfheal import store
+from selfheal import (
+    db,
+    store,
+)
 from selfheal.config import Settings
 from selfheal.db import iso, parse_time, utcnow
 from selfheal.performance import labeled_metrics
 from selfheal.registry import Registry
 
 log = logging.getLogger("selfheal.probation")
-Write = Callable[[Callable[[sqlite3.Connection], Any]], Any]
+Write = Callable[[Callable[[db.Connection], Any]], Any]
 
 
 def expired(started_at: datetime, now: datetime, max_hours: float) -> float | None:
@@ -113,7 +115,7 @@ class Probation:
         settings: Settings,
         registry: Registry,
         *,
-        read_conn: Callable[[], sqlite3.Connection],
+        read_conn: Callable[[], db.Connection],
         write: Write,
         on_swap: Callable[[], None],
     ) -> None:
@@ -177,7 +179,7 @@ class Probation:
         )
         return {**state, "status": "passed", **result}
 
-    def _pairs(self, prob: dict[str, Any]) -> list[sqlite3.Row]:
+    def _pairs(self, prob: dict[str, Any]) -> list[db.Row]:
         return store.probation_pairs(
             self.read_conn(),
             version=prob["version"],

@@ -152,22 +152,207 @@ class LoadedModel:
         return np.asarray(self.pipeline.predict_proba(X)[:, 1], dtype=np.float64)
 
 
+class FileCoordination:
+    """Where a registry on one host keeps its pointers and its lock: `production.json` and
+    `shadow.json` in the registry folder, replaced atomically (`atomic_write_json`), and an
+    flock(2) on `.lock` for version allocation and pointer changes."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def where(self, name: str) -> str:
+        return str(self.root / f"{name}.json")
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        with (self.root / ".lock").open("a+") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    @contextmanager
+    def bootstrapping(self) -> Iterator[None]:
+        """Held while a process trains the first model, so that processes starting together
+        on an empty registry bootstrap it once (`bootstrap.first_model`)."""
+        with (self.root / ".bootstrap.lock").open("a+") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    def read(self, name: str) -> str | None:
+        try:
+            return (self.root / f"{name}.json").read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+    def write(self, name: str, data: dict[str, Any]) -> None:
+        atomic_write_json(self.root / f"{name}.json", data)
+
+    def delete(self, name: str) -> None:
+        (self.root / f"{name}.json").unlink(missing_ok=True)
+        _fsync_dir(self.root)
+
+    def allocate(self, names: list[str]) -> int:
+        """The next version number (called under `locked`): one past the newest folder."""
+        return int(names[-1][1:]) + 1 if names else 1
+
+    def stamp(self) -> tuple[object, ...]:
+        """Changes whenever a pointer changes: each file's (inode, mtime, size), one stat
+        each, cheap enough for every model poll."""
+        stamps: list[tuple[int, int, int] | None] = []
+        for name in ("production", "shadow"):
+            try:
+                st = os.stat(self.root / f"{name}.json")
+                stamps.append((st.st_ino, st.st_mtime_ns, st.st_size))
+            except FileNotFoundError:
+                stamps.append(None)
+        return tuple(stamps)
+
+    def close(self) -> None:
+        """Nothing to release: files."""
+
+
+class PgCoordination:
+    """Where a registry shared by several hosts keeps its pointers and its lock: in
+    PostgreSQL, because flock(2) is not reliable on network file systems. The pointers are
+    rows of `registry_pointers`, the allocated names rows of `registry_versions`, and the
+    lock is a transaction-level advisory lock: a pointer change commits with the lock's
+    release, and a process that dies while holding it releases it with its connection.
+    The artifacts stay files on the shared `SELFHEAL_REGISTRY_DIR`, sha256-checked on load.
+    """
+
+    LOCK_KEY = 7_349_120_002  # pg_advisory_xact_lock key of the registry
+    BOOTSTRAP_KEY = 7_349_120_003  # pg_advisory_lock key held while the first model trains
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conn: Any = None
+        self._lock = threading.RLock()
+
+    def _c(self) -> Any:
+        from selfheal import db
+
+        if self._conn is None or not self._conn.usable:
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                except Exception:  # broken already
+                    pass
+            self._conn = db.connect(self.url)
+        return self._conn
+
+    def where(self, name: str) -> str:
+        return f"the registry_pointers row {name!r}"
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        with self._lock:
+            conn = self._c()
+            conn.execute("BEGIN")
+            try:
+                conn.execute("SELECT pg_advisory_xact_lock(?)", (self.LOCK_KEY,))
+                yield
+            except BaseException:
+                if conn.usable:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def bootstrapping(self) -> Iterator[None]:
+        """As `FileCoordination.bootstrapping`, on a connection of its own (a session-level
+        advisory lock, released when it closes, also by a crash)."""
+        from selfheal import db
+
+        conn = db.connect(self.url)
+        try:
+            conn.execute("SELECT pg_advisory_lock(?)", (self.BOOTSTRAP_KEY,))
+            yield
+        finally:
+            conn.close()
+
+    def read(self, name: str) -> str | None:
+        with self._lock:
+            row = (
+                self._c()
+                .execute("SELECT data FROM registry_pointers WHERE name = ?", (name,))
+                .fetchone()
+            )
+        return None if row is None else str(row[0])
+
+    def write(self, name: str, data: dict[str, Any]) -> None:
+        with self._lock:
+            self._c().execute(
+                "INSERT INTO registry_pointers (name, data, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET data = excluded.data,"
+                " updated_at = excluded.updated_at",
+                (name, json.dumps(data, sort_keys=True, allow_nan=False), iso()),
+            )
+
+    def delete(self, name: str) -> None:
+        with self._lock:
+            self._c().execute("DELETE FROM registry_pointers WHERE name = ?", (name,))
+
+    def allocate(self, names: list[str]) -> int:
+        """The next version number (called under `locked`), past both the folders this host
+        sees and the names any host allocated; the row commits with the registration."""
+        with self._lock:
+            conn = self._c()
+            row = conn.execute(
+                "SELECT MAX(CAST(SUBSTR(version, 2) AS INTEGER)) FROM registry_versions"
+            ).fetchone()
+            number = max(int(row[0] or 0), int(names[-1][1:]) if names else 0) + 1
+            conn.execute(
+                "INSERT INTO registry_versions (version, created_at) VALUES (?, ?)",
+                (f"v{number:04d}", iso()),
+            )
+        return number
+
+    def stamp(self) -> tuple[object, ...]:
+        """Changes whenever a pointer changes: each row's name and the md5 of its data, one
+        indexed read of two rows per model poll."""
+        with self._lock:
+            rows = (
+                self._c()
+                .execute("SELECT name, md5(data) FROM registry_pointers ORDER BY name")
+                .fetchall()
+            )
+        return tuple((str(r[0]), str(r[1])) for r in rows)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
 class Registry:
     """Owns the model files under `root`: write-once version folders (`v0001/` ...) with a
     sha256 manifest, and the production and shadow pointers, replaced atomically (temp file,
     fsync, rename). Loading verifies every artifact's sha256 and the scikit-learn version
     (`IntegrityError` otherwise) and caches the loaded models.
 
-    Thread-safe within a process (a lock) and across processes (an flock on the registry
-    folder for version allocation and pointer changes). Every promotion, rollback, shadow
-    change and registration is also sent to `record_event` (the `model_events` audit
-    table). Errors: `NotFoundError` (unknown version), `InvalidVersionError`,
+    Thread-safe within a process (a lock) and across processes: `coordination` holds the
+    pointers and the cross-process lock, in files with flock(2) (`FileCoordination`, the
+    default) or in PostgreSQL (`PgCoordination`, for several hosts). Every promotion,
+    rollback, shadow change and registration is also sent to `record_event` (the
+    `model_events` audit table). Errors: `NotFoundError` (unknown version), `InvalidVersionError`,
     `RegistryError` (no production, rejected version, nothing to roll back to).
     """
 
-    def __init__(self, root: Path | str, record_event: EventSink | None = None) -> None:
+    def __init__(
+        self,
+        root: Path | str,
+        record_event: EventSink | None = None,
+        coordination: FileCoordination | PgCoordination | None = None,
+    ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self.coordination = coordination or FileCoordination(self.root)
         self._record = record_event
         self._thread_lock = threading.RLock()
         self._cache: OrderedDict[str, LoadedModel] = OrderedDict()
@@ -175,14 +360,11 @@ class Registry:
     # -- locking -------------------------------------------------------------------------
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        """Serialise against other threads (RLock) and other processes (flock)."""
+        """Serialise against other threads (RLock) and other processes (the coordination's
+        lock: flock, or PostgreSQL's advisory lock)."""
         with self._thread_lock:
-            with (self.root / ".lock").open("a+") as fh:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            with self.coordination.locked():
+                yield
 
     def _event(
         self,
@@ -286,8 +468,7 @@ class Registry:
                 "gates": gates or [],
             }
             with self._locked():
-                names = self.version_names()
-                number = int(names[-1][1:]) + 1 if names else 1
+                number = self.coordination.allocate(self.version_names())
                 version = f"v{number:04d}"
                 meta["version"] = version
                 (staging / "meta.json").write_text(
@@ -376,14 +557,15 @@ class Registry:
         return self.root / "production.json"
 
     def pointer(self) -> dict[str, Any] | None:
-        try:
-            data: dict[str, Any] = json.loads(self.pointer_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        text = self.coordination.read("production")
+        if text is None:
             return None
+        try:
+            data: dict[str, Any] = json.loads(text)
         except json.JSONDecodeError as exc:
             raise IntegrityError(
-                f"{self.pointer_path} is corrupt ({exc.msg}); restore it from "
-                f"backup or run `{cli('promote VERSION')}`"
+                f"{self.coordination.where('production')} is corrupt ({exc.msg}); restore it "
+                f"from backup or run `{cli('promote VERSION')}`"
             ) from None
         return data
 
@@ -431,7 +613,7 @@ class Registry:
                 "history": history[-100:],
                 "served": sorted(set(served) | {version}, key=lambda n: int(n[1:])),
             }
-            atomic_write_json(self.pointer_path, pointer)
+            self.coordination.write("production", pointer)
             self._event("promoted", version, pointer["previous"], pointer["reason"], actor, details)
         return pointer
 
@@ -495,7 +677,7 @@ class Registry:
                     set(current.get("served", [])) | {target}, key=lambda n: int(n[1:])
                 ),
             }
-            atomic_write_json(self.pointer_path, pointer)
+            self.coordination.write("production", pointer)
             self._event(
                 "rolled_back", target, current["version"], pointer["reason"], actor, details
             )
@@ -508,10 +690,11 @@ class Registry:
 
     def shadow(self) -> str | None:
         """The version scored in shadow beside production, if any."""
-        try:
-            data = json.loads(self.shadow_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        text = self.coordination.read("shadow")
+        if text is None:
             return None
+        try:
+            data = json.loads(text)
         except json.JSONDecodeError:
             return None
         version = data.get("version")
@@ -524,15 +707,13 @@ class Registry:
             if version is None:
                 if previous is None:
                     return
-                self.shadow_path.unlink(missing_ok=True)
-                _fsync_dir(self.root)
+                self.coordination.delete("shadow")
                 self._event("shadow_stopped", previous, None, reason or "shadow stopped", actor)
                 return
             check_version_name(version)
             self.verify(version)
-            atomic_write_json(
-                self.shadow_path,
-                {"version": version, "since": iso(), "reason": reason, "actor": actor},
+            self.coordination.write(
+                "shadow", {"version": version, "since": iso(), "reason": reason, "actor": actor}
             )
             self._event("shadow_started", version, previous, reason or "shadow started", actor)
 

@@ -69,10 +69,13 @@ def main() -> int:
 
 
 def serve(settings: Settings) -> int:
-    """Migrate, bootstrap if empty, start the service threads and serve on waitress."""
+    """Migrate, bootstrap if empty, start the service threads and serve on waitress (or on
+    gunicorn's pre-fork workers when `SELFHEAL_WORKERS` > 1)."""
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.workers > 1:
+        return serve_workers(settings)
     log = logging.getLogger("selfheal")
     # waitress warns on every request that waits for a free thread; under load that is
     # one line per request. Queue depth is exported by /metrics instead.
@@ -136,4 +139,85 @@ def serve(settings: Settings) -> int:
             time.monotonic() - t0,
             service.writer.stats.rows,
         )
+    return 0
+
+
+def serve_workers(settings: Settings) -> int:
+    """`SELFHEAL_WORKERS` = N > 1: N gunicorn worker processes on one port, each with its
+    own `Service` (writer, model watcher, monitor thread) and `SELFHEAL_THREADS` threads
+    (gunicorn's gthread worker). The processes share the PostgreSQL database and the
+    registry; the leader lease picks the one that runs the monitor. gunicorn is a
+    well-kept pre-fork server: it restarts a worker that dies and drains on SIGTERM."""
+    if not settings.postgres:
+        sys.stderr.write(
+            f"selfheal: error: SELFHEAL_WORKERS={settings.workers} needs PostgreSQL: "
+            "processes on one SQLite file would each commit their own batches and wait on "
+            "each other's locks. Set SELFHEAL_DATABASE_URL=postgresql://... "
+            "(docs/architecture.md, 'Scaling beyond one machine'), or SELFHEAL_WORKERS=1\n"
+        )
+        return 2
+    try:
+        from gunicorn.app.base import BaseApplication
+    except ImportError:
+        sys.stderr.write(
+            "selfheal: error: SELFHEAL_WORKERS > 1 runs gunicorn, which is not installed: "
+            "pip install -e '.[server]' (or set SELFHEAL_WORKERS=1)\n"
+        )
+        return 2
+    from selfheal.bootstrap import ensure_production
+
+    try:
+        # Once, before the fork: the workers find the schema migrated and a model serving.
+        created = ensure_production(settings, actor="init")
+        if created:
+            logging.getLogger("selfheal").info("bootstrapped %s", created)
+        probe = socket.create_server((settings.host, settings.port), reuse_port=False)
+        probe.close()
+    except SelfhealError as exc:
+        sys.stderr.write(f"selfheal: error: {exc.message}\n")
+        return 1
+    except (OSError, ValueError) as exc:
+        sys.stderr.write(f"selfheal: error: {bind_failure(settings.host, settings.port, exc)}\n")
+        return 1
+
+    services: list[Service] = []
+
+    def worker_exit(server: object, worker: object) -> None:
+        for service in services:  # drain this worker's writer: every 200 stays committed
+            service.stop()
+
+    class Workers(BaseApplication):
+        def load_config(self) -> None:
+            options = {
+                "bind": f"{settings.host}:{settings.port}",
+                "workers": settings.workers,
+                "threads": settings.threads,
+                "worker_class": "gthread",
+                "timeout": 60,
+                "graceful_timeout": 30,
+                "keepalive": 5,
+                "worker_connections": 1000,
+                "loglevel": settings.log_level.lower(),
+                "proc_name": "selfheal",
+                "worker_exit": worker_exit,
+            }
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> object:
+            # In each worker, after the fork: its own connections and threads.
+            service = Service(settings)
+            service.start()
+            services.append(service)
+            return create_app(service)
+
+    logging.getLogger("selfheal").info(
+        "start: %d worker processes x %d threads on http://%s:%s (database %s)",
+        settings.workers,
+        settings.threads,
+        settings.host,
+        settings.port,
+        settings.database_label,
+    )
+    Workers().run()  # returns when the arbiter stops (SIGTERM/SIGINT: graceful)
     return 0

@@ -10,8 +10,6 @@ model they were validated against.
 from __future__ import annotations
 
 import logging
-import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +20,7 @@ from selfheal import db, prometheus, store
 from selfheal.bootstrap import ensure_production
 from selfheal.config import Settings
 from selfheal.errors import SelfhealError
+from selfheal.leader import lease_for
 from selfheal.loop import build_loop, open_registry
 from selfheal.registry import LoadedModel, Registry
 from selfheal.writer import Writer
@@ -38,18 +37,12 @@ class ModelHolder:
         self.shadow: LoadedModel | None = None
         self.error: str | None = None
         self.loaded_at: float | None = None
-        self._stamp: tuple[tuple[int, int, int] | None, ...] | None = None
+        self._stamp: tuple[object, ...] | None = None
         self._lock = threading.Lock()
 
-    def _pointer_stamp(self) -> tuple[tuple[int, int, int] | None, ...]:
-        stamps: list[tuple[int, int, int] | None] = []
-        for path in (self.registry.pointer_path, self.registry.shadow_path):
-            try:
-                st = os.stat(path)
-                stamps.append((st.st_ino, st.st_mtime_ns, st.st_size))
-            except FileNotFoundError:
-                stamps.append(None)
-        return tuple(stamps)
+    def _pointer_stamp(self) -> tuple[object, ...]:
+        """What changes when a pointer changes (files, or PostgreSQL rows)."""
+        return self.registry.coordination.stamp()
 
     def refresh(self, *, force: bool = False) -> bool:
         """Load the pointer's version if it changed. Returns True when the model swapped.
@@ -132,8 +125,17 @@ class Service:
             production=self.registry.pointer,
             audit=lambda: store.audit_counts(self.read_conn()),
         )
+        # PostgreSQL: this process's read connections come from psycopg_pool's pool, one
+        # per request thread at most (plus the monitor's and a retrain's).
+        self._read_pool = None
+        if settings.postgres:
+            from selfheal.pg import ReadPool
+
+            self._read_pool = ReadPool(
+                settings.database_url, max_size=settings.threads + 4, sync=settings.sync
+            )
         self.writer = Writer(
-            settings.db_path,
+            settings.database,
             max_queue=settings.max_queue,
             max_wait_ms=settings.batch_max_wait_ms,
             shadow=lambda: self.models.shadow,
@@ -144,7 +146,7 @@ class Service:
         )
         prometheus.add_storage_metrics(
             self.metrics,
-            wal_bytes=lambda: db.wal_size(settings.db_path),
+            wal_bytes=lambda: db.wal_size(settings.database),
             wal_high_water=lambda: self.writer.stats.wal_high_water,
             checkpoints=lambda: self.writer.stats.checkpoints,
         )
@@ -161,19 +163,29 @@ class Service:
             on_cycle=self.metrics.observe_cycle,
         )
         self.healer, self.monitor = loop.healer, loop.monitor
+        # One process of a deployment runs the monitor and the healer: the lease holder.
+        self.monitor.lease = lease_for(settings)
+        self.monitor.on_lead = self._on_lead
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self, *, monitor: bool | None = None) -> Service:
         """Start the writer and watcher, and the monitor thread when enabled."""
         self.models.refresh(force=True)
         self.writer.start()
+        self._watcher.start()
+        if self.settings.monitor_enabled if monitor is None else monitor:
+            self.monitor.start()  # takes the lease if free: then `_on_lead` runs
+        else:
+            self.monitor.lease = None  # no monitor thread: cycles run only when asked
+            self._on_lead()
+        return self
+
+    def _on_lead(self) -> None:
+        """This process became the leader: runs still 'running' were cut short by the
+        previous leader's end (a crash or a stop), so they are recorded as failed."""
         stale = self.healer.reap_interrupted()
         if stale:
             log.warning("marked %d interrupted retrain run(s) as failed", stale)
-        self._watcher.start()
-        if self.settings.monitor_enabled if monitor is None else monitor:
-            self.monitor.start()
-        return self
 
     def stop(self) -> None:
         self._stop.set()
@@ -181,6 +193,9 @@ class Service:
         self.writer.stop()
         if self._watcher.is_alive():
             self._watcher.join(5)
+        if self._read_pool is not None:
+            self._read_pool.close()
+        self.registry.coordination.close()
 
     def _swap(self) -> None:
         self.models.refresh(force=True)
@@ -193,14 +208,16 @@ class Service:
                 log.exception("model watcher iteration failed")
 
     # -- database access -------------------------------------------------------------------
-    def read_conn(self) -> sqlite3.Connection:
+    def read_conn(self) -> db.Connection:
         """A per-thread read connection (WAL lets reads run beside the writer).
 
         It is in autocommit mode and every read helper fetches its rows at once, so its WAL
         snapshot lasts only while a statement runs and the writer's checkpoint can reset
         the log between queries. A transaction left open (an explicit BEGIN on a read
         path) would hold its snapshot until the thread's next request: it is ended here."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if self._read_pool is not None:  # PostgreSQL: this thread's pooled connection
+            return self._read_pool.get()
+        conn: db.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             s = self.settings
             conn = db.connect(s.db_path, sync=s.sync, wal_limit=s.wal_max_bytes)

@@ -7,10 +7,10 @@ group commit, or the CLI's own `transaction()`); read functions take any connect
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from selfheal import db
 from selfheal.db import iso
 
 PREDICTION_COLUMNS = (
@@ -39,10 +39,10 @@ def dumps(value: Any) -> str:
 
 
 # -- model events (append-only) ---------------------------------------------------------
-def insert_event(conn: sqlite3.Connection, ev: Mapping[str, Any]) -> int:
+def insert_event(conn: db.Connection, ev: Mapping[str, Any]) -> int:
     cur = conn.execute(
         "INSERT INTO model_events (created_at, event, version, previous_version, reason, actor,"
-        " details) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        " details) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             ev.get("created_at") or iso(),
             ev["event"],
@@ -53,10 +53,10 @@ def insert_event(conn: sqlite3.Connection, ev: Mapping[str, Any]) -> int:
             dumps(ev.get("details") or {}),
         ),
     )
-    return int(cur.lastrowid or 0)
+    return int(cur.fetchone()[0])
 
 
-def recent_events(conn: sqlite3.Connection, limit: int = 50) -> list[dict[str, Any]]:
+def recent_events(conn: db.Connection, limit: int = 50) -> list[dict[str, Any]]:
     rows = conn.execute(
         "SELECT id, created_at, event, version, previous_version, reason, actor, details"
         " FROM model_events ORDER BY id DESC LIMIT ?",
@@ -71,7 +71,7 @@ def recent_events(conn: sqlite3.Connection, limit: int = 50) -> list[dict[str, A
 
 
 # -- predictions ----------------------------------------------------------------------
-def insert_predictions(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> None:
+def insert_predictions(conn: db.Connection, rows: Iterable[Sequence[Any]]) -> None:
     """Rows are tuples in PREDICTION_COLUMNS order (features/out_of_range already JSON)."""
     conn.executemany(
         f"INSERT INTO predictions ({', '.join(PREDICTION_COLUMNS)})"
@@ -80,7 +80,7 @@ def insert_predictions(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) 
     )
 
 
-def prediction_ids_exist(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
+def prediction_ids_exist(conn: db.Connection, ids: Sequence[str]) -> set[str]:
     found: set[str] = set()
     for i in range(0, len(ids), 500):
         chunk = list(ids[i : i + 500])
@@ -89,17 +89,15 @@ def prediction_ids_exist(conn: sqlite3.Connection, ids: Sequence[str]) -> set[st
     return found
 
 
-def count_predictions(conn: sqlite3.Connection, role: str | None = "production") -> int:
-    if role is None:
-        return int(conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0])
-    return int(
-        conn.execute("SELECT COUNT(*) FROM predictions WHERE role = ?", (role,)).fetchone()[0]
-    )
+def count_predictions(conn: db.Connection, role: str | None = "production") -> int:
+    """Rows logged with `role` (None: every role), from the kept totals."""
+    counts = traffic_counts(conn)
+    return counts["total"] if role is None else counts[role]
 
 
 # -- labels ---------------------------------------------------------------------------
 def upsert_labels(
-    conn: sqlite3.Connection, items: Sequence[tuple[str, int]], now: str | None = None
+    conn: db.Connection, items: Sequence[tuple[str, int]], now: str | None = None
 ) -> list[str]:
     """Store labels idempotently; return a status per item, in order:
     created, unchanged (same label again), conflict (a different label exists), not_found."""
@@ -119,10 +117,21 @@ def upsert_labels(
         if pid in existing:
             statuses.append("unchanged" if existing[pid] == label else "conflict")
         elif pid in known:
-            conn.execute(
-                "INSERT INTO labels (prediction_id, label, created_at) VALUES (?, ?, ?)",
+            # Another process may store the same label between the read above and here
+            # (several servers on PostgreSQL): the insert then does nothing, and the
+            # stored label decides unchanged or conflict, as for a label seen above.
+            stored = conn.execute(
+                "INSERT INTO labels (prediction_id, label, created_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (prediction_id) DO NOTHING RETURNING label",
                 (pid, int(label), now),
-            )
+            ).fetchone()
+            if stored is None:
+                other = conn.execute(
+                    "SELECT label FROM labels WHERE prediction_id = ?", (pid,)
+                ).fetchone()
+                existing[pid] = int(other[0])
+                statuses.append("unchanged" if existing[pid] == label else "conflict")
+                continue
             existing[pid] = int(label)
             statuses.append("created")
         else:
@@ -132,7 +141,7 @@ def upsert_labels(
 
 # -- retrain runs ---------------------------------------------------------------------
 def start_run(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
     *,
     trigger: str,
     evidence: Any,
@@ -142,14 +151,14 @@ def start_run(
 ) -> int:
     cur = conn.execute(
         "INSERT INTO retrain_runs (trigger, evidence, status, actor, base_version, started_at)"
-        " VALUES (?, ?, 'running', ?, ?, ?)",
+        " VALUES (?, ?, 'running', ?, ?, ?) RETURNING id",
         (trigger, dumps(evidence), actor, base_version, now or iso()),
     )
-    return int(cur.lastrowid or 0)
+    return int(cur.fetchone()[0])
 
 
 def finish_run(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
     run_id: int,
     *,
     status: str,
@@ -183,7 +192,7 @@ def finish_run(
 
 
 def set_run_progress(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
     run_id: int,
     *,
     stage: str,
@@ -198,7 +207,7 @@ def set_run_progress(
     )
 
 
-def stint_start(conn: sqlite3.Connection, version: str) -> str | None:
+def stint_start(conn: db.Connection, version: str) -> str | None:
     """When `version` last became production (its newest promoted or rolled_back event),
     or None when no event says so. Rows it served before that belong to an earlier stint
     (a recalled or rolled-back-to version served an older concept then). Indexed by
@@ -211,7 +220,7 @@ def stint_start(conn: sqlite3.Connection, version: str) -> str | None:
     return row[0] if row and row[0] else None
 
 
-def policy_history(conn: sqlite3.Connection) -> dict[str, Any]:
+def policy_history(conn: db.Connection) -> dict[str, Any]:
     """What the cooldown rule reads (docs/evaluation_gates.md): the newest finished run
     (with its data cutoff), the start of the newest run that trained a challenger, and the
     newest automatic rollback. Three indexed look-ups: nothing grows with history."""
@@ -245,7 +254,7 @@ def policy_history(conn: sqlite3.Connection) -> dict[str, Any]:
     return out
 
 
-def recent_runs(conn: sqlite3.Connection, limit: int = 20) -> list[dict[str, Any]]:
+def recent_runs(conn: db.Connection, limit: int = 20) -> list[dict[str, Any]]:
     rows = conn.execute("SELECT * FROM retrain_runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
     out = []
     for r in rows:
@@ -260,14 +269,14 @@ _ROLES = frozenset({"production", "shadow", "external"})
 
 
 def recent_predictions(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
     *,
     limit: int | None = 1000,
     since: str | None = None,
     until: str | None = None,
     version: str | None = None,
     roles: Sequence[str] = ("production",),
-) -> list[sqlite3.Row]:
+) -> list[db.Row]:
     """The newest rows first, each with its label (NULL when none arrived yet)."""
     unknown = set(roles) - _ROLES
     if unknown:
@@ -302,13 +311,13 @@ def recent_predictions(
 
 
 def monitor_window(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
     version: str,
     *,
     limit: int,
     since: str | None = None,
     until: str | None = None,
-) -> list[sqlite3.Row]:
+) -> list[db.Row]:
     """The monitor's window, newest first: the newest `limit` rows that `version` served
     in production or that another system logged (role `external`), between `since` and
     `until` (ISO times, inclusive). Two index range scans merged, never a table scan."""
@@ -319,7 +328,7 @@ def monitor_window(
     return sorted([*own, *external], key=lambda r: -int(r["seq"]))[:limit]
 
 
-def audit_counts(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
+def audit_counts(conn: db.Connection) -> dict[str, dict[str, int]]:
     """What every process did, from the audit tables: finished retrain runs by status,
     promotions and rollbacks by actor (for `/metrics`)."""
     retrains = {
@@ -342,16 +351,14 @@ def audit_counts(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
     }
 
 
-def traffic_counts(conn: sqlite3.Connection) -> dict[str, int]:
-    row = conn.execute(
-        "SELECT COUNT(*) AS total,"
-        " SUM(role = 'production') AS production,"
-        " SUM(role = 'external') AS external,"
-        " SUM(role = 'shadow') AS shadow,"
-        " (SELECT COUNT(*) FROM labels) AS labels"
-        " FROM predictions"
-    ).fetchone()
-    return {k: int(row[k] or 0) for k in row.keys()}
+def traffic_counts(conn: db.Connection) -> dict[str, int]:
+    """Rows logged per role, their total, and the labels stored: from `traffic_totals`,
+    which triggers keep in the transaction of every insert and delete (migration 0005;
+    PostgreSQL: one shard per writer). A handful of rows, whatever the history."""
+    n = {"production": 0, "external": 0, "shadow": 0, "labels": 0}
+    for name, total in conn.execute("SELECT name, SUM(n) FROM traffic_totals GROUP BY name"):
+        n[str(name)] = int(total or 0)
+    return {"total": n["production"] + n["external"] + n["shadow"], **n}
 
 
 # -- monitor cycles ---------------------------------------------------------------------
@@ -404,7 +411,7 @@ _FEATURE_COLUMNS = (
 
 
 def insert_drift_report(
-    conn: sqlite3.Connection, row: Mapping[str, Any], features: Sequence[Mapping[str, Any]] = ()
+    conn: db.Connection, row: Mapping[str, Any], features: Sequence[Mapping[str, Any]] = ()
 ) -> int:
     defaults = {"dataset_drift": 0, "n_window": 0, "decision": "none"}
     values = [row.get(c, defaults.get(c)) for c in _REPORT_COLUMNS]
@@ -413,10 +420,10 @@ def insert_drift_report(
     )
     cur = conn.execute(
         f"INSERT INTO drift_reports ({', '.join(_REPORT_COLUMNS)})"
-        f" VALUES ({', '.join('?' * len(_REPORT_COLUMNS))})",
+        f" VALUES ({', '.join('?' * len(_REPORT_COLUMNS))}) RETURNING id",
         values,
     )
-    report_id = int(cur.lastrowid or 0)
+    report_id = int(cur.fetchone()[0])
     conn.executemany(
         f"INSERT INTO drift_feature_results (report_id, {', '.join(_FEATURE_COLUMNS)})"
         f" VALUES (?, {', '.join('?' * len(_FEATURE_COLUMNS))})",
@@ -426,7 +433,7 @@ def insert_drift_report(
 
 
 def recent_reports(
-    conn: sqlite3.Connection, limit: int = 50, *, version: str | None = None
+    conn: db.Connection, limit: int = 50, *, version: str | None = None
 ) -> list[dict[str, Any]]:
     """Newest first, without the JSON `report` column."""
     cols = ", ".join(c for c in ("id", *_REPORT_COLUMNS) if c != "report")
@@ -440,7 +447,7 @@ def recent_reports(
     return [dict(r) for r in rows]
 
 
-def latest_report(conn: sqlite3.Connection) -> dict[str, Any] | None:
+def latest_report(conn: db.Connection) -> dict[str, Any] | None:
     row = conn.execute(
         "SELECT * FROM drift_reports WHERE status != 'error' ORDER BY id DESC LIMIT 1"
     ).fetchone()
@@ -459,7 +466,7 @@ def latest_report(conn: sqlite3.Connection) -> dict[str, Any] | None:
     return d
 
 
-def consecutive_drift(conn: sqlite3.Connection, version: str, limit: int = 100) -> int:
+def consecutive_drift(conn: db.Connection, version: str, limit: int = 100) -> int:
     """How many of this version's newest verdict cycles in a row found dataset drift
     (cycles without a verdict, insufficient data or errors, are skipped, not counted)."""
     n = 0
@@ -478,7 +485,7 @@ def consecutive_drift(conn: sqlite3.Connection, version: str, limit: int = 100) 
 
 # -- retrain runs and gates ---------------------------------------------------------------
 def insert_gate_results(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
     run_id: int,
     results: Sequence[Mapping[str, Any]],
     now: str | None = None,
@@ -502,11 +509,12 @@ def insert_gate_results(
     )
 
 
-def gate_results(conn: sqlite3.Connection, run_id: int) -> list[dict[str, Any]]:
+def gate_results(conn: db.Connection, run_id: int) -> list[dict[str, Any]]:
     out = []
     for r in conn.execute(
         'SELECT gate, passed, "values", thresholds, reason FROM gate_results'
-        " WHERE run_id = ? ORDER BY rowid",
+        # insertion order: SQLite's rowid, PostgreSQL's identity column
+        f" WHERE run_id = ? ORDER BY {'id' if db.dialect(conn) == 'postgres' else 'rowid'}",
         (run_id,),
     ):
         d = dict(r)
@@ -517,9 +525,7 @@ def gate_results(conn: sqlite3.Connection, run_id: int) -> list[dict[str, Any]]:
     return out
 
 
-def labeled_rows(
-    conn: sqlite3.Connection, *, limit: int, until: str | None = None
-) -> list[sqlite3.Row]:
+def labeled_rows(conn: db.Connection, *, limit: int, until: str | None = None) -> list[db.Row]:
     """Newest labeled served rows (production and external), newest first, each with its
     `seq` (the data cutoff of a retrain is the largest one it read)."""
     sql = (
@@ -538,7 +544,7 @@ def labeled_rows(
 
 # -- probation ----------------------------------------------------------------------------
 def start_probation(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
     *,
     version: str,
     previous: str,
@@ -553,13 +559,13 @@ def start_probation(
     cur = conn.execute(
         "INSERT INTO probations (version, previous_version, retrain_run_id, started_at,"
         " start_seq, labels_needed) VALUES (?, ?, ?, ?,"
-        " (SELECT COALESCE(MAX(seq), 0) FROM predictions), ?)",
+        " (SELECT COALESCE(MAX(seq), 0) FROM predictions), ?) RETURNING id",
         (version, previous, run_id, now, labels_needed),
     )
-    return int(cur.lastrowid or 0)
+    return int(cur.fetchone()[0])
 
 
-def active_probation(conn: sqlite3.Connection) -> dict[str, Any] | None:
+def active_probation(conn: db.Connection) -> dict[str, Any] | None:
     row = conn.execute(
         "SELECT * FROM probations WHERE status = 'active' ORDER BY id DESC LIMIT 1"
     ).fetchone()
@@ -567,7 +573,7 @@ def active_probation(conn: sqlite3.Connection) -> dict[str, Any] | None:
 
 
 def end_probation(
-    conn: sqlite3.Connection, probation_id: int, *, status: str, result: Any, now: str
+    conn: db.Connection, probation_id: int, *, status: str, result: Any, now: str
 ) -> None:
     conn.execute(
         "UPDATE probations SET status = ?, ended_at = ?, result = ? WHERE id = ?",
@@ -576,8 +582,8 @@ def end_probation(
 
 
 def probation_pairs(
-    conn: sqlite3.Connection, *, version: str, shadow_version: str, after_seq: int, limit: int
-) -> list[sqlite3.Row]:
+    conn: db.Connection, *, version: str, shadow_version: str, after_seq: int, limit: int
+) -> list[db.Row]:
     """Labeled rows served by `version` after `after_seq`, each with the probability that
     `shadow_version` gave the same request in shadow. Oldest first."""
     return conn.execute(
@@ -593,7 +599,7 @@ def probation_pairs(
 
 
 def traffic_buckets(
-    conn: sqlite3.Connection, *, rows: int = 5000, width: int = 16
+    conn: db.Connection, *, rows: int = 5000, width: int = 16
 ) -> list[dict[str, Any]]:
     """Requests per time bucket over the newest `rows` production rows, each with its
     logged latencies (ms). `width` is how many characters of the ISO time form the bucket:
@@ -612,7 +618,7 @@ def traffic_buckets(
     return [buckets[b] for b in sorted(buckets)]
 
 
-def prune(conn: sqlite3.Connection, before: str) -> dict[str, int]:
+def prune(conn: db.Connection, before: str) -> dict[str, int]:
     """Delete predictions (and with them their labels and shadow rows) and monitor cycles
     older than `before`. The audit trail (model_events, retrain_runs) is kept."""
     labels = conn.execute(
@@ -634,7 +640,7 @@ def prune(conn: sqlite3.Connection, before: str) -> dict[str, int]:
     return {"predictions": preds + shadow, "labels": labels, "drift_reports": reports}
 
 
-def fail_interrupted_runs(conn: sqlite3.Connection, now: str) -> int:
+def fail_interrupted_runs(conn: db.Connection, now: str) -> int:
     """Runs still 'running' when a process starts were cut short by its predecessor's
     shutdown or crash: record them as failed instead of running forever."""
     return conn.execute(
@@ -646,7 +652,7 @@ def fail_interrupted_runs(conn: sqlite3.Connection, now: str) -> int:
 
 # -- dashboard timeline -------------------------------------------------------------------
 def events_since(
-    conn: sqlite3.Connection, since: str, events: Sequence[str], limit: int = 500
+    conn: db.Connection, since: str, events: Sequence[str], limit: int = 500
 ) -> list[dict[str, Any]]:
     """Model events of the given kinds at or after `since`, oldest first, without their
     `details` JSON (the dashboard's healing timeline marks them)."""
@@ -659,7 +665,7 @@ def events_since(
     return [dict(r) for r in reversed(rows)]
 
 
-def runs_since(conn: sqlite3.Connection, since: str, limit: int = 500) -> list[dict[str, Any]]:
+def runs_since(conn: db.Connection, since: str, limit: int = 500) -> list[dict[str, Any]]:
     """Retrain runs that started or finished at or after `since`, oldest first, without
     their evidence and candidates JSON."""
     rows = conn.execute(

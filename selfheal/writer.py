@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 import time
 import uuid
@@ -38,7 +37,6 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sklearn import config_context
@@ -74,7 +72,7 @@ class PredictJob(_Job):
 
 @dataclass(eq=False)
 class WriteJob(_Job):
-    fn: Callable[[sqlite3.Connection], Any] | None = None
+    fn: Callable[[db.Connection], Any] | None = None
 
 
 @dataclass
@@ -101,7 +99,7 @@ class Writer(threading.Thread):
 
     def __init__(
         self,
-        db_path: Path,
+        db_path: db.Target,
         *,
         max_queue: int = 10_000,
         max_wait_ms: float = 0.0,
@@ -113,8 +111,9 @@ class Writer(threading.Thread):
         idle_checkpoint_seconds: float = IDLE_CHECKPOINT_SECONDS,
     ) -> None:
         """`clock` gives the time stamped on predictions (default: the wall clock); a
-        replay injects its own, as `monitor.run_once(now=...)` does for cycles. `sync` is
-        `SELFHEAL_SYNC`; `wal_max_bytes` is `SELFHEAL_WAL_MAX_MIB` in bytes."""
+        replay injects its own, as `monitor.run_once(now=...)` does for cycles. `db_path` is
+        the SQLite file or the PostgreSQL URL (`Settings.database`). `sync` is
+        `SELFHEAL_SYNC`; `wal_max_bytes` is `SELFHEAL_WAL_MAX_MIB` in bytes (SQLite only)."""
         super().__init__(name="selfheal-writer", daemon=True)
         self.db_path = db_path
         self.max_queue = max_queue
@@ -135,7 +134,7 @@ class Writer(threading.Thread):
         self._cv = threading.Condition()
         self._stopping = False
         self.stats = WriterStats()
-        self._conn: sqlite3.Connection | None = None
+        self._conn: db.Connection | None = None
 
     # -- request side -----------------------------------------------------------------
     @property
@@ -203,7 +202,7 @@ class Writer(threading.Thread):
         result: list[dict[str, Any]] = self._submit(job, len(records), timeout)
         return result
 
-    def write(self, fn: Callable[[sqlite3.Connection], Any], timeout: float = 30.0) -> Any:
+    def write(self, fn: Callable[[db.Connection], Any], timeout: float = 30.0) -> Any:
         """Run `fn(conn)` inside the next group transaction; return its result."""
         return self._submit(WriteJob(fn=fn), 1, timeout)
 
@@ -245,6 +244,22 @@ class Writer(threading.Thread):
         finally:
             self._conn.close()
 
+    def _reconnect_if_broken(self) -> None:
+        """PostgreSQL: a connection the server closed (a restart, a failover) stays broken;
+        open a new one so that the next batch can commit. SQLite files do not break so."""
+        conn = self._conn
+        if conn is None or getattr(conn, "usable", True):
+            return
+        try:
+            conn.close()
+        except Exception:  # already broken: nothing to release
+            pass
+        try:
+            self._conn = db.connect(self.db_path, sync=self.sync, wal_limit=self.wal_max_bytes)
+            log.warning("the writer reconnected to the database")
+        except Exception as exc:  # down still: the next failing batch tries again
+            log.error("the writer could not reconnect: %s", exc)
+
     def _take(self) -> list[_Job]:
         """Pop the next batch (under `_cv`), after the optional wait for it to fill."""
         if self.max_wait > 0 and not self._stopping:
@@ -281,7 +296,7 @@ class Writer(threading.Thread):
         assert self._conn is not None
         try:
             cp = db.checkpoint(self._conn, "TRUNCATE", wait_ms=CHECKPOINT_WAIT_MS)
-        except sqlite3.Error as exc:
+        except db.ERRORS as exc:
             result = "error"
             log.warning("%s checkpoint failed: %s", reason, exc)
         else:
@@ -440,6 +455,7 @@ class Writer(threading.Thread):
             for j in jobs:
                 j.error = err
                 j.result = None
+            self._reconnect_if_broken()
         finally:
             for j in jobs:
                 j.done.set()

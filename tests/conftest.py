@@ -55,6 +55,86 @@ def trained_home(tmp_path: Path, _trained_template: Path) -> Iterator[Home]:
     h.close()
 
 
+# -- PostgreSQL: a throwaway cluster per session (tests/pgcluster.py) ---------------------
+BACKENDS = ("sqlite", "postgres")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[object]:
+    """A PostgreSQL server of this session; skips where none can run (see pgcluster)."""
+    pytest.importorskip("psycopg", reason="the postgres extra is not installed")
+    from tests.pgcluster import SKIP_REASON, Cluster, find_bin
+
+    bindir = find_bin()
+    if bindir is None:
+        pytest.skip(SKIP_REASON)
+    cluster = Cluster(bindir).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: object) -> Iterator[str]:
+    """The URL of a new, empty database of the session's cluster, dropped afterwards."""
+    url = pg_cluster.create_database()  # type: ignore[attr-defined]
+    yield url
+    pg_cluster.drop_database(url)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def _pg_trained_template(
+    pg_cluster: object, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, Path]:
+    """A bootstrapped home on PostgreSQL: (template database name, home with registry)."""
+    url = pg_cluster.create_database()  # type: ignore[attr-defined]
+    home = tmp_path_factory.mktemp("pg-template") / "home"
+    h = Home(make_settings(home, bootstrap_rows=3000, database_url=url))
+    try:
+        bootstrap(h)
+    finally:
+        h.close()
+    return url.rsplit("/", 1)[1], home
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Run a test on both backends: the embedded SQLite and PostgreSQL."""
+    return str(request.param)
+
+
+@pytest.fixture
+def home_settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """Settings of a new, empty home on `backend`."""
+    extra: dict[str, object] = {}
+    if backend == "postgres":
+        extra["database_url"] = request.getfixturevalue("pg_url")
+    return make_settings(tmp_path / "home", bootstrap_rows=3000, **extra)
+
+
+@pytest.fixture
+def trained_home_any(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Home]:
+    """`trained_home` on `backend`: a private copy of a bootstrapped home (on PostgreSQL, a
+    database created from the template database, and a copy of its registry folder)."""
+    if backend == "sqlite":
+        home = tmp_path / "home"
+        shutil.copytree(request.getfixturevalue("_trained_template"), home)
+        h = Home(make_settings(home, bootstrap_rows=3000))
+        yield h
+        h.close()
+        return
+    cluster = request.getfixturevalue("pg_cluster")
+    template, template_home = request.getfixturevalue("_pg_trained_template")
+    url = cluster.create_database(template=template)
+    home = tmp_path / "home"
+    shutil.copytree(template_home, home)
+    h = Home(make_settings(home, bootstrap_rows=3000, database_url=url))
+    yield h
+    h.close()
+    cluster.drop_database(url)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

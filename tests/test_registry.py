@@ -13,6 +13,12 @@ from selfheal.home import Home
 from selfheal.registry import Registry, check_version_name
 
 
+@pytest.fixture
+def trained_home(trained_home_any: Home) -> Home:
+    """Every test here runs on SQLite and on PostgreSQL (conftest's `backend`)."""
+    return trained_home_any
+
+
 def _register_copy(home: Home, **kw: object) -> str:
     """A new version reusing v0001's artifacts (fast: no training)."""
     reg = home.registry
@@ -124,6 +130,20 @@ def test_rollback_to_a_named_version(trained_home: Home) -> None:
 def test_pointer_is_replaced_atomically(trained_home: Home) -> None:
     reg = trained_home.registry
     v2 = _register_copy(trained_home)
+    if trained_home.settings.postgres:
+        # The pointer is a row, changed in the transaction that holds the registry's
+        # advisory lock; no file is written next to the artifacts.
+        conn = trained_home.conn
+        row = conn.execute("SELECT data FROM registry_pointers WHERE name = 'production'")
+        assert json.loads(row.fetchone()[0])["version"] == "v0001"
+        reg.promote(v2, actor="test")
+        row = conn.execute("SELECT data FROM registry_pointers WHERE name = 'production'")
+        assert json.loads(row.fetchone()[0])["version"] == v2
+        assert reg.pointer()["version"] == v2  # type: ignore[index]
+        assert not reg.pointer_path.exists()
+        versions = conn.execute("SELECT version FROM registry_versions ORDER BY version")
+        assert [r[0] for r in versions.fetchall()] == ["v0001", v2]
+        return
     before = reg.pointer_path.stat().st_ino
     reg.promote(v2, actor="test")
     assert reg.pointer_path.stat().st_ino != before  # a new file renamed into place

@@ -258,7 +258,7 @@ def test_verify_installation(server: Server, tmp_path: Path) -> None:
     text = "\n".join(lines)
     for needle in ("python 3.", "scikit-learn", "numpy", "pandas", "flask", "waitress"):
         assert needle in text
-    n = len(list((ROOT / "migrations").glob("[0-9][0-9][0-9][0-9]_*.sql")))
+    n = len(list((ROOT / "migrations" / "sqlite").glob("[0-9][0-9][0-9][0-9]_*.sql")))
     assert "joblib" in text and f"migrations: {n}" in text
     assert f"schema version {n}" in text and "model v0001 in production" in text
     assert f"server answers on {server.base}" in text

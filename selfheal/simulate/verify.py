@@ -83,13 +83,14 @@ def _check_dependencies() -> list[str]:
     return lines
 
 
-def _check_migrations() -> tuple[list[str], int]:
+def _check_migrations(postgres: bool = False) -> tuple[list[str], int]:
     """The migrations line and how many migration files there are (0 when unreadable)."""
     from selfheal import db
 
+    folder = db.PG_MIGRATIONS_DIR if postgres else db.MIGRATIONS_DIR
     try:
-        n_migrations = len(db.migration_files())
-        return [_line("ok", f"migrations: {n_migrations} in {db.MIGRATIONS_DIR}")], n_migrations
+        n_migrations = len(db.migration_files(folder))
+        return [_line("ok", f"migrations: {n_migrations} in {folder}")], n_migrations
     except SelfhealError as exc:
         return [_line("missing", f"migrations: {exc.message}")], 0
 
@@ -117,7 +118,7 @@ def _check_home(home: Path) -> list[str]:
         ]
 
 
-def _schema_line(db_path: Path, schema_v: int, n_migrations: int) -> str:
+def _schema_line(db_path: Path | str, schema_v: int, n_migrations: int) -> str:
     """The database's schema version against the `n_migrations` this code knows (0: not
     known, any version is ok)."""
     if n_migrations and schema_v < n_migrations:
@@ -133,6 +134,22 @@ def _schema_line(db_path: Path, schema_v: int, n_migrations: int) -> str:
             f"code knows ({n_migrations}); upgrade selfheal",
         )
     return _line("ok", f"database {db_path}: schema version {schema_v}")
+
+
+def _check_postgres(settings: Any, n_migrations: int) -> list[str]:
+    from selfheal import db
+
+    where = settings.database_label
+    conn = None
+    try:
+        conn = db.connect(settings.database_url)
+        return [_schema_line(where, db.schema_version(conn), n_migrations)]
+    except Exception as exc:
+        msg = exc.message if isinstance(exc, SelfhealError) else str(exc)
+        return [_line("missing", f"database {where} cannot be read: {_one_line(msg)}")]
+    finally:
+        if conn is not None:
+            conn.close()
 
 
 def _check_database(db_path: Path, n_migrations: int) -> list[str]:
@@ -152,15 +169,19 @@ def _check_database(db_path: Path, n_migrations: int) -> list[str]:
             conn.close()
 
 
-def _check_registry(reg_path: Path) -> list[str]:
+def _check_registry(settings: Any) -> list[str]:
     """The production model: present, and its artifact's sha256 verified."""
+    reg_path = Path(settings.registry_path)
     if not reg_path.is_dir():
         return [_line("missing", f"model registry {reg_path} does not exist; run `make init`")]
     try:
-        from selfheal.registry import Registry
+        from selfheal.loop import open_registry
 
-        registry = Registry(reg_path)
-        prod = registry.production()
+        registry = open_registry(settings, lambda event: None)
+        try:
+            prod = registry.production()
+        finally:
+            registry.coordination.close()
         if prod is None:
             return [
                 _line(
@@ -225,11 +246,14 @@ def verify_installation(
     Lines start with ok, missing or warning and say what to do. Nothing is created or
     changed (the checks only read), and the server check is a warning, not a failure."""
     lines = _check_python() + _check_dependencies()
-    migration_lines, n_migrations = _check_migrations()
+    migration_lines, n_migrations = _check_migrations(settings.postgres)
     lines += migration_lines
     lines += _check_home(Path(settings.home_path))
-    lines += _check_database(Path(settings.db_path), n_migrations)
-    lines += _check_registry(Path(settings.registry_path))
+    if settings.postgres:
+        lines += _check_postgres(settings, n_migrations)
+    else:
+        lines += _check_database(Path(settings.db_path), n_migrations)
+    lines += _check_registry(settings)
     lines += _check_server(url or default_url(settings), timeout)
     lines += _check_admin_token(settings.admin_token)
     ok = not any(line.startswith("missing") for line in lines)

@@ -297,5 +297,14 @@ def drift() -> Response:
 def monitoring_run() -> Response:
     service = current_service()
     admin()
+    if not service.monitor.lead():
+        holder = service.monitor.leader().get("holder") or {}
+        raise ConflictError(
+            "this process is not the leader: cycles run in the process that holds the "
+            f"leader lease (pid {holder.get('pid')} on {holder.get('host')}); retry, or "
+            "send the request to that process",
+            code="not_leader",
+            details={"leader": holder},
+        )
     summary = service.monitor.run_once()
     return ok(summary, 200 if summary.get("status") != "error" else 503)

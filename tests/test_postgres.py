@@ -1,0 +1,390 @@
+"""PostgreSQL as the database (`SELFHEAL_DATABASE_URL`), on a real throwaway cluster
+(conftest's `pg_cluster`): migrations, the store's dialect, the leader lease, the registry's
+coordination in the database, and the settings' errors. The store, registry and loop
+tests run on both backends too (`trained_home_any`)."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from selfheal import db, store
+from selfheal.config import Settings
+from selfheal.errors import ConfigError, UnavailableError
+from selfheal.home import Home
+from selfheal.leader import FileLease, PgLease
+from selfheal.registry import PgCoordination, Registry
+from tests.conftest import PYTHON, ROOT, make_settings, register_copy, subprocess_env
+
+ROW = ("p1", "2026-01-01T00:00:00.000000Z", "v0001", "production", None, "{}", 0.7, 1, 0.5, 1.0)
+
+
+def _prediction(pid: str) -> tuple[object, ...]:
+    return (pid, *ROW[1:], None)
+
+
+@pytest.fixture
+def conn(home_settings: Settings):  # type: ignore[no-untyped-def]
+    """A migrated connection on `backend` (both)."""
+    c = db.open_db(home_settings.database)
+    yield c
+    c.close()
+
+
+# -- migrations ---------------------------------------------------------------------------
+def test_migrations_on_postgres_reach_the_latest_version_once(pg_url: str) -> None:
+    c = db.connect(pg_url)
+    assert db.schema_version(c) == 0
+    files = db.migration_files(db.PG_MIGRATIONS_DIR)
+    assert db.migrate(c) == [n for n, _ in files]
+    assert db.migrate(c) == []  # a no-op the second time
+    assert db.schema_version(c) == len(files) and db.pending_migrations(c) == 0
+    tables = {
+        r[0]
+        for r in c.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        )
+    }
+    assert {"predictions", "labels", "model_events", "retrain_runs", "registry_pointers"} <= tables
+    c.close()
+
+
+def test_a_failing_postgres_migration_leaves_the_database_as_it_was(
+    pg_url: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    for _, path in db.migration_files(db.PG_MIGRATIONS_DIR):
+        (folder / path.name).write_text(path.read_text())
+    n = len(db.migration_files(folder))
+    (folder / f"{n + 1:04d}_broken.sql").write_text(
+        "CREATE TABLE half_done (x INTEGER);\nINSERT INTO no_such_table VALUES (1);\n"
+    )
+    c = db.connect(pg_url)
+    with pytest.raises(UnavailableError, match=r"broken\.sql failed") as err:
+        db.migrate(c, folder)
+    assert err.value.code == "migration_failed"
+    assert db.schema_version(c) == n  # the earlier files committed, the broken one did not
+    assert c.execute("SELECT to_regclass('half_done')").fetchone()[0] is None
+    c.execute("UPDATE schema_migrations SET version = 999 WHERE version = ?", (n,))
+    with pytest.raises(UnavailableError, match="newer than this code"):
+        db.migrate(c)
+    c.close()
+
+
+def test_model_events_are_append_only_on_postgres(pg_url: str) -> None:
+    c = db.open_db(pg_url)
+    with db.transaction(c):
+        store.insert_event(c, {"event": "promoted", "version": "v1", "reason": "r", "actor": "t"})
+    for sql in ("UPDATE model_events SET reason = 'x'", "DELETE FROM model_events"):
+        with pytest.raises(db.ERRORS, match="append-only"):
+            c.execute(sql)
+    with pytest.raises(db.ERRORS, match="append-only"):
+        c.execute("TRUNCATE model_events")
+    assert store.recent_events(c)[0]["reason"] == "r"
+    c.close()
+
+
+# -- the store on both backends ---------------------------------------------------------------
+def test_labels_are_idempotent_and_conflicts_reported(conn: db.Connection) -> None:
+    with db.transaction(conn):
+        store.insert_predictions(conn, [_prediction("p1")])
+    with db.transaction(conn):
+        first = store.upsert_labels(conn, [("p1", 1), ("nope", 0)])
+    with db.transaction(conn):
+        again = store.upsert_labels(conn, [("p1", 1), ("p1", 0)])
+    assert (first, again) == (["created", "not_found"], ["unchanged", "conflict"])
+
+
+def test_ids_and_counts_and_rows_read_the_same_on_both_backends(conn: db.Connection) -> None:
+    with db.transaction(conn):
+        store.insert_predictions(conn, [_prediction(f"p{i}") for i in range(3)])
+        run = store.start_run(
+            conn, trigger="drift", evidence={"a": 1}, actor="t", base_version="v1"
+        )
+        store.insert_gate_results(
+            conn,
+            run,
+            [
+                {"name": g, "passed": ok, "values": {}, "thresholds": {}, "reason": g}
+                for g, ok in (("data_quality", True), ("statistical", False))
+            ],
+        )
+        store.upsert_labels(conn, [("p0", 1)])
+    assert run == 1
+    assert [g["gate"] for g in store.gate_results(conn, run)] == ["data_quality", "statistical"]
+    assert [g["passed"] for g in store.gate_results(conn, run)] == [True, False]
+    assert store.traffic_counts(conn) == {
+        "total": 3,
+        "production": 3,
+        "external": 0,
+        "shadow": 0,
+        "labels": 1,
+    }
+    rows = store.recent_predictions(conn, limit=2)
+    assert [r["id"] for r in rows] == ["p2", "p1"] and rows[0][1] == "p2"
+    assert dict(rows[1])["probability"] == 0.7 and rows[1]["label"] is None
+
+
+def test_two_processes_storing_the_same_label_never_fail(home_settings: Settings) -> None:
+    """Two writers (two server processes) label the same prediction at once: one creates,
+    the other sees it unchanged; nobody gets an integrity error."""
+    a, b = db.open_db(home_settings.database), db.connect(home_settings.database)
+    with db.transaction(a):
+        store.insert_predictions(a, [_prediction("p1")])
+    out: dict[str, list[str]] = {}
+    barrier = threading.Barrier(2)
+
+    def label(name: str, c: db.Connection) -> None:
+        barrier.wait()
+        with db.transaction(c):
+            out[name] = store.upsert_labels(c, [("p1", 1)])
+
+    threads = [threading.Thread(target=label, args=(n, c)) for n, c in (("a", a), ("b", b))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(out["a"] + out["b"]) == ["created", "unchanged"]
+    a.close()
+    b.close()
+
+
+# -- settings and connection errors ------------------------------------------------------------
+@pytest.mark.parametrize(
+    "url",
+    ["mysql://u:pw@h/db", "postgresql://u:pw@/", "postgresql://u:pw@h:99999/db", "postgres ql://"],
+)
+def test_a_bad_database_url_is_refused_without_echoing_it(url: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        Settings.load(environ={"SELFHEAL_DATABASE_URL": url}, env_file="/dev/null")
+    assert "SELFHEAL_DATABASE_URL" in err.value.message and "pw" not in err.value.message
+
+
+def test_an_unreachable_server_stops_start_up_in_one_line_without_the_password(
+    tmp_path: Path,
+) -> None:
+    from tests.conftest import free_port
+
+    url = f"postgresql://selfheal:hunter2@127.0.0.1:{free_port()}/selfheal"
+    proc = subprocess.run(
+        [PYTHON, "run.py"],
+        cwd=ROOT,
+        env=subprocess_env(tmp_path / "home", SELFHEAL_DATABASE_URL=url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("selfheal: error: cannot connect to PostgreSQL at postgresql://")
+    assert "SELFHEAL_DATABASE_URL" in lines[0] and "hunter2" not in proc.stderr + proc.stdout
+
+
+def test_several_workers_on_sqlite_are_refused_with_the_fix(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [PYTHON, "run.py"],
+        cwd=ROOT,
+        env=subprocess_env(tmp_path / "home", SELFHEAL_WORKERS="2"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1
+    assert "SELFHEAL_WORKERS=2 needs PostgreSQL" in proc.stderr
+    assert "SELFHEAL_DATABASE_URL" in proc.stderr and not (tmp_path / "home").exists()
+
+
+# -- the leader lease -----------------------------------------------------------------------
+def test_file_lease_has_one_holder_and_passes_on_when_released(tmp_path: Path) -> None:
+    a, b = FileLease(tmp_path / "leader.lock"), FileLease(tmp_path / "leader.lock")
+    assert a.holder() is None
+    assert a.try_acquire() and not b.try_acquire()
+    assert a.try_acquire()  # held: stays held
+    holder = b.holder()
+    assert holder is not None and holder["pid"] > 0 and holder["since"]
+    a.release()
+    assert b.holder() is None
+    assert b.try_acquire() and not a.try_acquire()
+    b.release()
+
+
+def test_file_lease_of_a_killed_process_passes_to_the_next(tmp_path: Path) -> None:
+    path = tmp_path / "leader.lock"
+    script = (
+        "import sys, time; sys.path.insert(0, sys.argv[2])\n"
+        "from pathlib import Path; from selfheal.leader import FileLease\n"
+        "l = FileLease(Path(sys.argv[1])); assert l.try_acquire(); print('held', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    child = subprocess.Popen(
+        [PYTHON, "-c", script, str(path), str(ROOT)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "held"
+        me = FileLease(path)
+        assert not me.try_acquire()
+        assert me.holder()["pid"] == child.pid  # type: ignore[index]
+        child.kill()
+        child.wait(10)
+        assert me.try_acquire()
+        me.release()
+    finally:
+        child.kill()
+        child.wait(10)
+        assert child.stdout is not None
+        child.stdout.close()
+
+
+def test_pg_lease_has_one_holder_across_connections_and_names_it(pg_url: str) -> None:
+    a, b = PgLease(pg_url), PgLease(pg_url)
+    assert b.holder() is None
+    assert a.try_acquire() and not b.try_acquire()
+    assert a.try_acquire()
+    holder = b.holder()
+    assert holder is not None and holder["pid"] == a.holder()["pid"]  # type: ignore[index]
+    assert holder["host"] and holder["since"]
+    a._conn.raw.close()  # the leader's session ends (a crash): the lock goes with it
+    assert b.try_acquire()
+    assert not a.try_acquire()  # a notices it lost the lease
+    b.release()
+    a.release()
+
+
+# -- the registry's pointers and allocation in PostgreSQL ---------------------------------------
+def test_concurrent_registrations_on_two_hosts_get_unique_versions(
+    trained_home_any: Home, backend: str
+) -> None:
+    """Two registries on the same folder, each with its own coordination (its own
+    connection on PostgreSQL, as two hosts have): eight registrations, eight names."""
+    home = trained_home_any
+    if backend == "postgres":
+        regs = [
+            Registry(home.registry.root, None, PgCoordination(home.settings.database_url))
+            for _ in range(2)
+        ]
+    else:
+        regs = [Registry(home.registry.root) for _ in range(2)]
+    names: list[str] = []
+    lock = threading.Lock()
+
+    def register(reg: Registry) -> None:
+        for _ in range(4):
+            v = register_copy(reg)
+            with lock:
+                names.append(v)
+
+    threads = [threading.Thread(target=register, args=(r,)) for r in regs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sorted(names) == [f"v{i:04d}" for i in range(2, 10)]
+    regs[1].promote(names[0], actor="test")
+    assert regs[0].production() == names[0]  # one pointer, seen by both
+    for r in regs:
+        r.coordination.close()
+
+
+def test_home_on_postgres_keeps_no_pointer_file(trained_home_any: Home, backend: str) -> None:
+    home = trained_home_any
+    assert home.registry.production() == "v0001"
+    assert home.registry.pointer_path.exists() is (backend == "sqlite")
+
+
+def test_settings_name_the_database_without_its_password() -> None:
+    s = make_settings(Path("/tmp/x"), database_url="postgresql://me:s3cret@db.example:5433/prod")
+    assert s.database_label == "postgresql://me@db.example:5433/prod"
+    assert s.public()["SELFHEAL_DATABASE_URL"] is True
+
+
+# -- traffic totals: kept with the rows, exact after every kind of write ----------------------
+def _counted(conn: db.Connection) -> dict[str, int]:
+    """What the totals must equal: a full count (what the old read did)."""
+    out = {
+        role: int(
+            conn.execute("SELECT COUNT(*) FROM predictions WHERE role = ?", (role,)).fetchone()[0]
+        )
+        for role in ("production", "external", "shadow")
+    }
+    out["labels"] = int(conn.execute("SELECT COUNT(*) FROM labels").fetchone()[0])
+    return {"total": out["production"] + out["external"] + out["shadow"], **out}
+
+
+def test_traffic_totals_follow_inserts_prunes_cascades_and_rollbacks(conn: db.Connection) -> None:
+    old, new = "2026-01-01T00:00:00.000000Z", "2026-06-01T00:00:00.000000Z"
+    rows = []
+    for i in range(6):
+        role = ("production", "external", "production")[i % 3]
+        rows.append(
+            (f"p{i}", old if i < 3 else new, "v1", role, None, "{}", 0.5, 1, 0.5, 1.0, None)
+        )
+    rows.append(("s0", old, "v2", "shadow", "p0", "{}", 0.5, 1, 0.5, 1.0, None))
+    with db.transaction(conn):
+        store.insert_predictions(conn, rows)
+        store.upsert_labels(conn, [("p0", 1), ("p1", 0), ("p4", 1)])
+    assert (
+        store.traffic_counts(conn)
+        == _counted(conn)
+        == {
+            "total": 7,
+            "production": 4,
+            "external": 2,
+            "shadow": 1,
+            "labels": 3,
+        }
+    )
+    with pytest.raises(RuntimeError), db.transaction(conn):  # a rolled-back batch counts 0
+        store.insert_predictions(
+            conn, [("px", new, "v1", "production", None, "{}", 0.5, 1, 0.5, 1.0, None)]
+        )
+        raise RuntimeError("abandon")
+    assert store.traffic_counts(conn) == _counted(conn)
+    with db.transaction(conn):  # deletes old rows, their labels and their shadow rows
+        store.prune(conn, "2026-03-01T00:00:00.000000Z")
+    assert (
+        store.traffic_counts(conn)
+        == _counted(conn)
+        == {
+            "total": 3,
+            "production": 2,
+            "external": 1,
+            "shadow": 0,
+            "labels": 1,
+        }
+    )
+    with db.transaction(conn):  # a cascade from the parent row counts too
+        conn.execute("DELETE FROM predictions WHERE id = 'p4'")
+    assert store.traffic_counts(conn) == _counted(conn)
+    assert store.count_predictions(conn) == 2 and store.count_predictions(conn, None) == 2
+
+
+def test_migration_0005_seeds_the_totals_from_the_rows_already_logged(tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    folder.mkdir()
+    for n, path in db.migration_files():
+        if n <= 4:
+            (folder / path.name).write_text(path.read_text())
+    c = db.connect(tmp_path / "s.db")
+    db.migrate(c, folder)
+    with db.transaction(c):
+        store.insert_predictions(c, [_prediction(f"p{i}") for i in range(5)])
+        c.execute("INSERT INTO labels VALUES ('p1', 1, 't')")
+    db.migrate(c)  # 0005 and later
+    assert (
+        store.traffic_counts(c)
+        == _counted(c)
+        == {
+            "total": 5,
+            "production": 5,
+            "external": 0,
+            "shadow": 0,
+            "labels": 1,
+        }
+    )
+    c.close()
