@@ -8,7 +8,8 @@ store, the writer and the loop use it as they use a `db.Connection`:
   `BEGIN IMMEDIATE` to `BEGIN`; the translation is cached per statement text;
 * rows index by position and by column name, and `dict(row)` works (`Row`), as with
   `db.Row`;
-* a Python bool is sent as the integer 0/1 the INTEGER flag columns hold;
+* a Python bool is sent as the integer 0/1 the INTEGER flag columns hold, and a float NaN
+  as NULL (what SQLite stores for it);
 * the connection is in autocommit mode and transactions are opened explicitly, as the
   SQLite connections are (`db.transaction`, the writer's group commit).
 
@@ -99,6 +100,15 @@ def _row_factory(cursor: Any) -> Any:
     return make
 
 
+def _nan_to_null(params: Sequence[Any]) -> Sequence[Any]:
+    """SQLite stores a float NaN as NULL; PostgreSQL would keep 'NaN', and a NaN read back
+    would then reach a JSON answer. Bind NULL on both, so reads agree."""
+    for v in params:
+        if type(v) is float and v != v:
+            return [None if (type(x) is float and x != x) else x for x in params]
+    return params
+
+
 class _BoolAsInt(Dumper):
     """Python bools into the INTEGER 0/1 columns, as sqlite3 stores them."""
 
@@ -115,12 +125,12 @@ class PgConnection:
         self.raw = raw
         self.pool = pool
 
-    def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> Any:
-        return self.raw.execute(translate(sql), parameters)
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
+        return self.raw.execute(translate(sql), _nan_to_null(parameters))
 
     def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> Any:
         cur = self.raw.cursor()
-        cur.executemany(translate(sql), seq)
+        cur.executemany(translate(sql), [_nan_to_null(p) for p in seq])
         return cur
 
     @property

@@ -388,3 +388,63 @@ def test_migration_0005_seeds_the_totals_from_the_rows_already_logged(tmp_path: 
         }
     )
     c.close()
+
+
+# -- text PostgreSQL cannot store is refused alike on both backends ---------------------------
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/monitoring/labels", {"labels": [{"prediction_id": "a\u0000b", "label": 1}]}),
+        ("/model/rollback", {"reason": "x" * 50 + "\u0000"}),
+        ("/predict", {"age": 30, "income": 5e4, "credit_score": 600, "employment_\u0000": 1}),
+    ],
+)
+def test_nul_in_any_text_is_a_400_naming_it_on_both_backends(
+    trained_home_any: Home, path: str, body: dict[str, object]
+) -> None:
+    """PostgreSQL's text cannot hold U+0000: it used to be a 503 database_unavailable on
+    PostgreSQL (and stored as is on SQLite). Both backends now refuse it at the door."""
+    import json
+
+    from selfheal.service import Service
+    from selfheal.web import create_app
+
+    svc = Service(trained_home_any.settings.replace(admin_token="t")).start(monitor=False)
+    try:
+        client = create_app(svc).test_client()
+        resp = client.post(
+            path,
+            data=json.dumps(body),
+            content_type="application/json",
+            headers={"Authorization": "Bearer t"},
+        )
+        assert resp.status_code == 400
+        error = resp.get_json()["error"]
+        assert error["code"] == "malformed_json" and "NUL character" in error["message"]
+        assert store.traffic_counts(svc.read_conn())["labels"] == 0
+    finally:
+        svc.stop()
+
+
+def test_rows_read_back_alike_on_both_backends(conn: db.Connection) -> None:
+    """NaN is stored as NULL (SQLite's rule) and bools as 0/1, on both backends."""
+    with db.transaction(conn):
+        rid = store.insert_drift_report(
+            conn,
+            {"created_at": "t", "status": "ok", "dataset_drift": True, "drift_share": float("nan")},
+            [
+                {
+                    "feature": "age",
+                    "kind": "numeric",
+                    "test": "ks",
+                    "p_value": float("nan"),
+                    "drifted": False,
+                }
+            ],
+        )
+    row = conn.execute("SELECT dataset_drift, drift_share FROM drift_reports").fetchone()
+    assert (row[0], row[1]) == (1, None)
+    feature = conn.execute(
+        "SELECT p_value, drifted FROM drift_feature_results WHERE report_id = ?", (rid,)
+    ).fetchone()
+    assert (feature["p_value"], feature["drifted"]) == (None, 0)

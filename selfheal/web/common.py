@@ -97,8 +97,9 @@ def body() -> Any:
         # What `json.loads(raw, object_pairs_hook=unique_keys)` does, without building a
         # new decoder (and its scanner) for every request: bytes are decoded exactly as
         # json.loads decodes them (UTF-8/16/32 detected, surrogates passed through).
-        data = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
-        if _SURROGATE_ESCAPE.search(raw):  # rare: only then walk the parsed body
+        text = raw.decode(json.detect_encoding(raw), "surrogatepass")
+        data = _DECODER.decode(text)
+        if _SUSPECT_ESCAPE.search(text):  # rare: only then walk the parsed body
             _check_text(data)
         return data
     except DuplicateKeyError as dup:
@@ -111,11 +112,15 @@ def body() -> Any:
             details=[{"field": dup.key, "problem": "duplicate_key", "message": message}],
         ) from None
     except _BadText as bad:
+        what = (
+            "the NUL character (\\u0000), which no text field may hold"
+            if bad.nul
+            else "an unpaired UTF-16 surrogate"
+        )
         raise ApiError(
             400,
             "malformed_json",
-            f"request body holds a string with an unpaired UTF-16 surrogate "
-            f"({bad.text!r}); send valid Unicode text",
+            f"request body holds a string with {what} ({bad.text!r}); send valid Unicode text",
         ) from None
     except RecursionError:
         raise ApiError(
@@ -268,22 +273,28 @@ def _is_text(value: str) -> bool:
     return True
 
 
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# A lone surrogate ("\ud800") or NUL ("\u0000") can only come from an escape in the text.
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:[dD][89a-fA-F]|0000)")
 
 
 class _BadText(Exception):
     def __init__(self, text: str) -> None:
         super().__init__(text)
+        self.nul = "\x00" in text
         self.text = text[:40]
 
 
 def _check_text(value: Any) -> None:
-    """Raise `_BadText` for a string (key or value) that is not valid Unicode: JSON's
-    `\\ud800` escapes decode to a lone surrogate, which no database or file can store."""
+    """Raise `_BadText` for a string (key or value) that is not valid Unicode, or that holds
+    NUL: JSON's `\\ud800` escapes decode to a lone surrogate, which no database or file can
+    store, and PostgreSQL's text refuses `\\u0000` (SQLite would keep it, and then a C
+    string cut there): both backends refuse it alike."""
     stack = [value]
     while stack:
         v = stack.pop()
         if isinstance(v, str):
+            if "\x00" in v:
+                raise _BadText(v)
             try:
                 v.encode("utf-8")
             except UnicodeEncodeError:
