@@ -73,6 +73,16 @@ class Cluster:
             )
 
     def start(self) -> Cluster:
+        self._initdb()
+        self._start()
+        return self
+
+    def restart(self) -> None:
+        """Stop the server at once (as a crash would) and start it again on the same port."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+        self._start()
+
+    def _initdb(self) -> None:
         if self.as_root:
             shutil.chown(self.base, "postgres", "postgres")
         os.chmod(self.base, 0o755)
@@ -88,6 +98,8 @@ class Cluster:
             "--no-locale",
             "--no-sync",
         )
+
+    def _start(self) -> None:
         options = " ".join(
             [
                 f"-p {self.port}",
@@ -112,7 +124,6 @@ class Cluster:
             "60",
             "start",
         )
-        return self
 
     def url(self, name: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"

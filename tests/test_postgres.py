@@ -448,3 +448,53 @@ def test_rows_read_back_alike_on_both_backends(conn: db.Connection) -> None:
         "SELECT p_value, drifted FROM drift_feature_results WHERE report_id = ?", (rid,)
     ).fetchone()
     assert (feature["p_value"], feature["drifted"]) == (None, 0)
+
+
+@pytest.mark.parametrize("backend", ["postgres"])  # a server restart: PostgreSQL only
+def test_a_postgres_restart_costs_503s_then_every_part_reconnects(
+    pg_cluster: object, trained_home_any: Home, backend: str
+) -> None:
+    """The server crashes and comes back: requests meanwhile get 503 database_unavailable
+    (never internal_error), then the writer, the read connections, the registry's
+    connection and the lease reconnect by themselves; what was answered stays committed."""
+    import json
+
+    from selfheal.service import Service
+    from selfheal.web import create_app
+    from tests.test_e2e_scale import RECORD
+
+    svc = Service(trained_home_any.settings).start()  # with the monitor and its lease
+    client = create_app(svc).test_client()
+
+    def post(path: str, body: object) -> tuple[int, dict[str, object]]:
+        resp = client.post(path, data=json.dumps(body), content_type="application/json")
+        return resp.status_code, resp.get_json()
+
+    try:
+        status, before = post("/predict", RECORD)
+        assert status == 200 and svc.monitor.leader()["this_process"]
+        pg_cluster.restart()  # type: ignore[attr-defined]
+        codes: list[str] = []
+        for _ in range(20):  # each part finds its connection broken once, then reconnects
+            status, answer = post("/predict", RECORD)
+            if status == 200:
+                break
+            codes.append(answer["error"]["code"])  # type: ignore[index]
+        assert status == 200 and set(codes) <= {"database_unavailable"}
+        for _ in range(20):
+            stats = client.get("/monitoring/stats")
+            if stats.status_code == 200:
+                break
+            assert stats.get_json()["error"]["code"] == "database_unavailable"
+        assert stats.status_code == 200
+        status, labels = post(
+            "/monitoring/labels",
+            {"labels": [{"prediction_id": before["prediction_id"], "label": 1}]},
+        )
+        assert status == 200 and labels["counts"] == {"created": 1}
+        assert svc.registry.production() == "v0001"
+        assert svc.monitor.lead()  # the lease is taken again on its new connection
+        health = client.get("/health")
+        assert health.status_code == 200, health.get_json()
+    finally:
+        svc.stop()

@@ -69,6 +69,16 @@ def _our_error(exc: SelfhealError) -> Response:
 
 
 def _unexpected(exc: Exception) -> Response:
+    from selfheal import db
+
+    if isinstance(exc, db.ERRORS):  # a read that the database did not answer (a restart)
+        log.warning("database error on %s %s: %s", request.method, request.path, exc)
+        return error_response(
+            503,
+            "database_unavailable",
+            "the database did not answer this read (it may be restarting); nothing was "
+            "changed: retry",
+        )
     ref = uuid.uuid4().hex[:12]
     log.exception("unexpected error (ref %s) on %s %s", ref, request.method, request.path)
     return error_response(
