@@ -932,6 +932,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_OK
     prod = info["production"]
     print(f"home:        {info['home']}")
+    print(f"database:    {info['database']}")
     print(f"production:  {prod['version'] if prod else 'none (run selfheal init)'}")
     if prod:
         m = info.get("production_metrics") or {}

@@ -498,3 +498,30 @@ def test_a_postgres_restart_costs_503s_then_every_part_reconnects(
         assert health.status_code == 200, health.get_json()
     finally:
         svc.stop()
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_cli_status_reads_postgres_and_backup_points_at_pg_dump(
+    trained_home_any: Home, backend: str
+) -> None:
+    env = subprocess_env(
+        trained_home_any.settings.home_path,
+        SELFHEAL_DATABASE_URL=trained_home_any.settings.database_url,
+    )
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [PYTHON, "-m", "selfheal", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    status = cli("status")
+    assert status.returncode == 0, status.stderr
+    assert "v0001" in status.stdout and trained_home_any.settings.database_label in status.stdout
+    backup = cli("backup")
+    assert backup.returncode == 2 and backup.stderr.count("\n") == 1
+    assert "pg_dump" in backup.stderr and "SELFHEAL_DATABASE_URL" in backup.stderr
