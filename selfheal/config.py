@@ -140,7 +140,9 @@ SETTINGS: tuple[Setting, ...] = (
         "SQLite synchronous mode of every connection (server, CLI, monitor). full: every "
         "acknowledged row survives a process crash, an OS crash and a power loss; normal: "
         "a process crash only (the last commits may roll back after an OS crash or power "
-        "loss), for 10-20% more throughput.",
+        "loss), for 10-20% more throughput. On PostgreSQL, full keeps synchronous_commit "
+        "on and normal turns it off for selfheal's connections (a server crash may lose the "
+        "last commits, never corrupt).",
         choices=_SYNC_MODES,
     ),
     Setting(
