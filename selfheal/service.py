@@ -61,7 +61,7 @@ class ModelHolder:
                 if self.current is not None and self.current.version == version:
                     self._stamp, self.error = stamp, None
                     return False
-                model = self.registry.load(version)
+                model = self.registry.serving(version)
             except Exception as exc:  # unpickling can fail in many ways: keep serving
                 message = (
                     exc.message
@@ -87,7 +87,7 @@ class ModelHolder:
             self.shadow = None
         elif self.shadow is None or self.shadow.version != version:
             try:
-                self.shadow = self.registry.load(version)
+                self.shadow = self.registry.serving(version)
                 log.info("shadow scoring: %s", version)
             except SelfhealError as exc:
                 self.shadow = None

@@ -58,6 +58,7 @@ def model_info() -> Response:
             "libraries": meta.get("libraries"),
             "sha256": meta.get("sha256"),
             "shadow": service.models.shadow.version if service.models.shadow else None,
+            "scoring": model.scoring,
         }
     )
 

@@ -1,0 +1,247 @@
+"""Compiled scoring: a fitted pipeline evaluated in a few NumPy operations per batch.
+
+Serving scores a batch of tens of rows per group commit, and for such batches scikit-learn's
+`predict_proba` costs about 4 ms of GIL-held Python whatever the batch size: 200 calls of
+`TreePredictor.predict` (one per tree of the gradient boosting) and the `ColumnTransformer`'s
+per-call validation and joblib dispatch (docs/performance.md, "Where a request's time goes").
+That is time the request threads of the same process cannot run. `compile_pipeline` turns the
+pipelines `selfheal.training.build_pipeline` makes into plain arrays and evaluates them as
+scikit-learn does, operation for operation:
+
+* numeric preprocessing `SimpleImputer` then `StandardScaler`: missing values take the fitted
+  statistic, then `(x - mean_) / scale_` (scikit-learn 1.9: `_base.py`, `_data.py`);
+* `HistGradientBoostingClassifier` (binary, numeric splits): every tree walked at once, one
+  level per step, with its rule (`_predictor.pyx`, `_predict_one_from_raw_data`): NaN goes
+  to the side `missing_go_to_left` names, else `x <= num_threshold` goes left. The leaf
+  values are then added tree after tree onto the baseline, in scikit-learn's order, and
+  `expit` gives the probability (`HalfBinomialLoss.predict_proba`);
+* `LogisticRegression` (binary): `X @ coef_.T + intercept_`, then `expit`.
+
+A categorical part (one-hot encoding) is left to scikit-learn's own transform, and the
+compiled classifier runs after it. Anything else is not compiled (`compile_pipeline`
+returns None). Safety does not rest on this reimplementation being right: `verified` scores
+a sample with both and keeps the compiled form only when every probability is bit for bit
+equal (`numpy.array_equal`); `registry.Registry.load` does so on the version's reference
+sample. A model that differs in any bit is served by scikit-learn, as before.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.special import expit  # what scikit-learn's losses call; sklearn depends on SciPy
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+log = logging.getLogger("selfheal.compiled")
+
+
+@dataclass(frozen=True)
+class _Numeric:
+    """SimpleImputer + StandardScaler on the columns `cols` of the raw matrix."""
+
+    cols: np.ndarray  # int, the ColumnTransformer's column selection
+    fill: np.ndarray  # the imputer's statistics_, one per column
+    mean: np.ndarray | None
+    scale: np.ndarray | None
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        out = np.array(X[:, self.cols], dtype=np.float64)  # a copy, as check_array makes
+        missing = np.isnan(out)
+        if missing.any():
+            out[missing] = np.broadcast_to(self.fill, out.shape)[missing]
+        if self.mean is not None:
+            out -= self.mean
+        if self.scale is not None:
+            out /= self.scale
+        return out
+
+
+@dataclass(frozen=True)
+class _Forest:
+    """Every tree of a binary HistGradientBoostingClassifier in flat arrays; node indices
+    are global (tree t's nodes start at roots[t])."""
+
+    roots: np.ndarray
+    feature: np.ndarray
+    threshold: np.ndarray
+    missing_left: np.ndarray
+    children: np.ndarray  # (nodes, 2): [right, left], indexed by the go-left flag
+    value: np.ndarray
+    baseline: float
+    depth: int  # the longest root-to-leaf path: the number of steps the walk needs
+
+    def proba(self, X: np.ndarray) -> np.ndarray:
+        n, width = X.shape
+        flat = np.ascontiguousarray(X, dtype=np.float64).ravel()
+        base = (np.arange(n, dtype=np.intp) * width)[:, None]
+        node = np.broadcast_to(self.roots, (n, self.roots.size)).copy()
+        has_nan = bool(np.isnan(flat).any())
+        # A leaf's children are itself, so a walk that reached it stays there.
+        for _ in range(self.depth):
+            x = flat[base + self.feature[node]]
+            go_left = x <= self.threshold[node]
+            if has_nan:  # NaN compares False: it goes where the split sent missing values
+                go_left = np.where(np.isnan(x), self.missing_left[node], go_left)
+            node = self.children[node, go_left.view(np.uint8)]
+        # scikit-learn: raw = 0; raw += baseline; raw += tree_t(X) for t in order. An
+        # accumulate adds strictly in order (a reduce may sum pairwise: with one row it
+        # did, one unit in the last place off).
+        terms = np.empty((self.roots.size + 1, n), dtype=np.float64)
+        terms[0] = 0.0 + self.baseline
+        terms[1:] = self.value[node].T
+        raw = np.add.accumulate(terms, axis=0)[-1]
+        return np.asarray(expit(raw), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class _Linear:
+    coef: np.ndarray  # (n_features,)
+    intercept: float
+
+    def proba(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(expit(X @ self.coef + self.intercept), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class CompiledPipeline:
+    """P(class 1) for a raw matrix, as `pipeline.predict_proba(X)[:, 1]` gives it."""
+
+    numeric: _Numeric | None  # None: the ColumnTransformer runs as it is (a categorical part)
+    pre: Any  # the fitted ColumnTransformer, used when `numeric` is None
+    clf: _Forest | _Linear
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        Z = self.numeric.transform(X) if self.numeric is not None else self.pre.transform(X)
+        return self.clf.proba(np.asarray(Z, dtype=np.float64))
+
+
+def _numeric_part(pre: ColumnTransformer) -> _Numeric | None:
+    parts = [t for t in pre.transformers_ if t[0] != "remainder"]
+    if len(parts) != 1 or parts[0][0] != "num" or pre.remainder != "drop":
+        return None
+    _, steps, cols = parts[0]
+    if not isinstance(steps, Pipeline) or len(steps.steps) != 2:
+        return None
+    imputer, scaler = steps.steps[0][1], steps.steps[1][1]
+    if not isinstance(imputer, SimpleImputer) or not isinstance(scaler, StandardScaler):
+        return None
+    fill = np.asarray(imputer.statistics_, dtype=np.float64)
+    if imputer.add_indicator or not np.all(np.isfinite(fill)):
+        return None  # an indicator adds columns; a NaN statistic drops its column
+    if not (isinstance(imputer.missing_values, float) and np.isnan(imputer.missing_values)):
+        return None
+    return _Numeric(
+        cols=np.asarray(cols, dtype=np.intp),
+        fill=fill,
+        mean=None if scaler.mean_ is None or not scaler.with_mean else scaler.mean_.copy(),
+        scale=None if scaler.scale_ is None or not scaler.with_std else scaler.scale_.copy(),
+    )
+
+
+def _forest(clf: HistGradientBoostingClassifier) -> _Forest | None:
+    if clf.n_trees_per_iteration_ != 1 or len(clf.classes_) != 2:
+        return None
+    trees = [p[0] for p in clf._predictors]
+    if not trees:
+        return None
+    roots, offset, depth = [], 0, 0
+    fields: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("feature", "threshold", "missing_left", "left", "right", "leaf", "value")
+    }
+    for tree in trees:
+        nodes = tree.nodes
+        if np.any(nodes["is_categorical"]):
+            return None
+        roots.append(offset)
+        fields["feature"].append(nodes["feature_idx"].astype(np.intp))
+        fields["threshold"].append(nodes["num_threshold"].astype(np.float64))
+        fields["missing_left"].append(nodes["missing_go_to_left"].astype(bool))
+        fields["left"].append(nodes["left"].astype(np.intp) + offset)
+        fields["right"].append(nodes["right"].astype(np.intp) + offset)
+        fields["leaf"].append(nodes["is_leaf"].astype(bool))
+        fields["value"].append(nodes["value"].astype(np.float64))
+        depth = max(depth, int(nodes["depth"].max()))
+        offset += len(nodes)
+    baseline = np.asarray(clf._baseline_prediction, dtype=np.float64).ravel()
+    if baseline.size != 1:
+        return None
+    flat = {k: np.concatenate(v) for k, v in fields.items()}
+    leaf = flat["leaf"]
+    # A leaf's feature is gathered too (never used): point it at a valid column; its
+    # children are itself, so the walk stays on it.
+    flat["feature"][leaf] = 0
+    flat["left"][leaf] = np.flatnonzero(leaf)
+    flat["right"][leaf] = np.flatnonzero(leaf)
+    return _Forest(
+        roots=np.asarray(roots, dtype=np.intp),
+        feature=flat["feature"],
+        threshold=flat["threshold"],
+        missing_left=flat["missing_left"],
+        children=np.ascontiguousarray(np.stack([flat["right"], flat["left"]], axis=1)),
+        value=flat["value"],
+        baseline=float(baseline[0]),
+        depth=depth,
+    )
+
+
+def _linear(clf: LogisticRegression) -> _Linear | None:
+    coef = np.asarray(clf.coef_, dtype=np.float64)
+    if len(clf.classes_) != 2 or coef.shape[0] != 1:
+        return None
+    return _Linear(coef=coef[0].copy(), intercept=float(np.asarray(clf.intercept_)[0]))
+
+
+def compile_pipeline(pipeline: Any) -> CompiledPipeline | None:
+    """The compiled form of a `build_pipeline` pipeline, or None for any other model."""
+    try:
+        if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 2:
+            return None
+        pre, clf = pipeline.steps[0][1], pipeline.steps[1][1]
+        if not isinstance(pre, ColumnTransformer):
+            return None
+        if isinstance(clf, HistGradientBoostingClassifier):
+            model: _Forest | _Linear | None = _forest(clf)
+        elif isinstance(clf, LogisticRegression):
+            model = _linear(clf)
+        else:
+            return None
+        if model is None:
+            return None
+        return CompiledPipeline(numeric=_numeric_part(pre), pre=pre, clf=model)
+    except (AttributeError, KeyError, ValueError, TypeError) as exc:  # another sklearn
+        log.info("scoring stays with scikit-learn: cannot compile (%s)", exc)
+        return None
+
+
+def verified(
+    compiled: CompiledPipeline | None, pipeline: Any, sample: np.ndarray
+) -> CompiledPipeline | None:
+    """`compiled` if it gives every probability of `sample` bit for bit as
+    `pipeline.predict_proba(sample)[:, 1]`, else None. `sample` is a raw matrix in schema
+    order (`FeatureSchema.to_matrix`); use rows with missing values and extremes."""
+    if compiled is None or len(sample) == 0:
+        return None
+    # The whole sample, and small batches as the writer scores them (summation paths
+    # differ with the batch's shape).
+    for part in (sample, sample[:1], sample[1:3], sample[3:10]):
+        if len(part) == 0:
+            continue
+        try:
+            expected = np.asarray(pipeline.predict_proba(part)[:, 1], dtype=np.float64)
+            got = compiled.predict_proba(part)
+        except Exception as exc:
+            log.warning("scoring stays with scikit-learn: the compiled form failed (%s)", exc)
+            return None
+        if got.shape != expected.shape or not np.array_equal(got, expected):
+            diff = float(np.max(np.abs(got - expected))) if got.shape == expected.shape else None
+            log.warning("scoring stays with scikit-learn: probabilities differ (%s)", diff)
+            return None
+    return compiled
