@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from selfheal import db
-from selfheal.db import iso
+from selfheal.db import iso, parse_time
 
 PREDICTION_COLUMNS = (
     "id",
@@ -293,6 +294,23 @@ def recent_predictions(
         where.append("p.model_version = ?")
         args.append(version)
     if since is not None:
+        # A seq bound first: the newest rows are read by index from the top and the scan
+        # stops at the window's start, however long the history before it. Filtering on
+        # created_at alone walked back through every row the version ever served when
+        # fewer than `limit` rows were in range (5M rows: 8 ms -> 7 s; bench/growth_bench).
+        # The bound is taken SINCE_MARGIN_S earlier than `since`, so that rows stamped by
+        # clocks a little apart (several processes) are still inside it; the exact
+        # created_at test below keeps the answer what it was.
+        try:
+            bound = iso(parse_time(since) - timedelta(seconds=SINCE_MARGIN_S))
+        except ValueError:  # not our ISO format: the created_at test alone
+            bound = None
+        if bound is not None:
+            floor = seq_at(conn, bound)
+            if floor is None:
+                return []
+            where.append("p.seq >= ?")
+            args.append(floor)
         where.append("p.created_at >= ?")
         args.append(since)
     if until is not None:
@@ -308,6 +326,19 @@ def recent_predictions(
         sql += " LIMIT ?"
         args.append(int(limit))
     return conn.execute(sql, args).fetchall()
+
+
+SINCE_MARGIN_S = 10.0  # clocks of the processes that stamp rows may differ by this much
+
+
+def seq_at(conn: db.Connection, since: str) -> int | None:
+    """The seq of the first row stamped at or after `since` (None: no such row), one probe
+    of the created_at index."""
+    row = conn.execute(
+        "SELECT seq FROM predictions WHERE created_at >= ? ORDER BY created_at, seq LIMIT 1",
+        (since,),
+    ).fetchone()
+    return None if row is None else int(row[0])
 
 
 def monitor_window(

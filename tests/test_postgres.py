@@ -525,3 +525,48 @@ def test_cli_status_reads_postgres_and_backup_points_at_pg_dump(
     backup = cli("backup")
     assert backup.returncode == 2 and backup.stderr.count("\n") == 1
     assert "pg_dump" in backup.stderr and "SELFHEAL_DATABASE_URL" in backup.stderr
+
+
+def test_a_window_since_a_time_is_read_from_the_top_and_answers_as_a_full_filter(
+    conn: db.Connection,
+) -> None:
+    """`since` bounds the scan by seq (the growth bench's 5M-row stint read), and the answer
+    is still exactly the rows stamped at or after `since`, also when two writers' clocks
+    stamped a few rows out of order."""
+    from datetime import datetime, timedelta, timezone
+
+    t0 = datetime(2026, 5, 1, tzinfo=timezone.utc)
+    stamps = [t0 + timedelta(seconds=i) for i in range(40)]
+    stamps[25] = stamps[25] - timedelta(seconds=6)  # a second process's clock, 6 s behind
+    rows = [
+        (
+            f"p{i}",
+            db.iso(ts),
+            "v1" if i % 3 else "v2",
+            "production",
+            None,
+            "{}",
+            0.5,
+            1,
+            0.5,
+            1.0,
+            None,
+        )
+        for i, ts in enumerate(stamps)
+    ]
+    with db.transaction(conn):
+        store.insert_predictions(conn, rows)
+    for since_s in (-5, 0, 21, 22, 30, 39, 40, 100):
+        since = db.iso(t0 + timedelta(seconds=since_s))
+        for version in ("v1", "v2"):
+            got = [
+                r["id"]
+                for r in store.recent_predictions(conn, version=version, since=since, limit=8)
+            ]
+            want = [
+                f"p{i}"
+                for i in reversed(range(40))
+                if rows[i][2] == version and rows[i][1] >= since
+            ][:8]
+            assert got == want, (since_s, version)
+    assert store.seq_at(conn, db.iso(t0 + timedelta(seconds=100))) is None
