@@ -39,6 +39,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 log = logging.getLogger("selfheal.compiled")
 
@@ -235,7 +236,10 @@ def verified(
         if len(part) == 0:
             continue
         try:
-            expected = np.asarray(pipeline.predict_proba(part)[:, 1], dtype=np.float64)
+            # One OpenMP thread, as the writer scores: no thread team is started here (a
+            # team started in a process that forks later breaks the children's).
+            with threadpool_limits(limits=1, user_api="openmp"):
+                expected = np.asarray(pipeline.predict_proba(part)[:, 1], dtype=np.float64)
             got = compiled.predict_proba(part)
         except Exception as exc:
             log.warning("scoring stays with scikit-learn: the compiled form failed (%s)", exc)

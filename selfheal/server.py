@@ -164,20 +164,22 @@ def serve_workers(settings: Settings) -> int:
             "pip install -e '.[server]' (or set SELFHEAL_WORKERS=1)\n"
         )
         return 2
-    from selfheal.bootstrap import ensure_production
-
     try:
-        # Once, before the fork: the workers find the schema migrated and a model serving.
-        created = ensure_production(settings, actor="init")
-        if created:
-            logging.getLogger("selfheal").info("bootstrapped %s", created)
         probe = socket.create_server((settings.host, settings.port), reuse_port=False)
         probe.close()
-    except SelfhealError as exc:
-        sys.stderr.write(f"selfheal: error: {exc.message}\n")
-        return 1
     except (OSError, ValueError) as exc:
         sys.stderr.write(f"selfheal: error: {bind_failure(settings.host, settings.port, exc)}\n")
+        return 1
+    # Once, before the fork: the workers find the schema migrated and a model serving. In a
+    # spawned child, not here: training starts OpenMP's thread team, and a team does not
+    # survive fork(): the workers' first parallel predict would wait on threads that do not
+    # exist (it hung every worker).
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        error = pool.apply(_prepare, (settings,))
+    if error is not None:
+        sys.stderr.write(f"selfheal: error: {error}\n")
         return 1
 
     services: list[Service] = []
@@ -221,3 +223,20 @@ def serve_workers(settings: Settings) -> int:
     )
     Workers().run()  # returns when the arbiter stops (SIGTERM/SIGINT: graceful)
     return 0
+
+
+def _prepare(settings: Settings) -> str | None:
+    """Migrate and bootstrap (`ensure_production`) in a spawned process: the error's
+    message, or None."""
+    from selfheal.bootstrap import ensure_production
+
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        created = ensure_production(settings, actor="init")
+    except SelfhealError as exc:
+        return exc.message
+    if created:
+        logging.getLogger("selfheal").info("bootstrapped %s", created)
+    return None
