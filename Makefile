@@ -17,8 +17,8 @@ DAYS ?= 30
 .DEFAULT_GOAL := help
 .PHONY: help setup install run start stop restart logs test test-unit test-integration \
 	test-coverage lint format quality pre-commit init bootstrap train retrain promote rollback \
-	models status monitor report demo bench bench-soak bench-healing generate-predictions \
-	inject-drift send-labels \
+	models status monitor report demo bench bench-soak bench-growth bench-scale bench-healing \
+	generate-predictions inject-drift send-labels \
 	stats health verify backup prune clear-predictions clean clean-data clean-models \
 	clean-all quick-start quick-test api-docs replay mutation
 
@@ -167,6 +167,12 @@ bench: $(DEV_STAMP) ## HTTP and drift benchmarks (ratios against baselines, same
 
 bench-soak: $(DEV_STAMP) ## soak: 10 min of load + operator reads + monitor; WAL bound, flat memory
 	$(PY) bench/soak_bench.py $(if $(MINUTES),--minutes $(MINUTES),)
+
+bench-growth: $(DEV_STAMP) ## operator reads at 5M vs 5k logged rows, SQLite + PostgreSQL: ratio <= 2x [ARGS=--rows N]
+	$(PY) bench/growth_bench.py $(ARGS)
+
+bench-scale: $(DEV_STAMP) ## 1 run.py on SQLite vs 1 and 2 (gunicorn) on PostgreSQL: rps, p99, CPU/req [ARGS=--quick]
+	$(PY) bench/scale_bench.py $(ARGS)
 
 bench-healing: ## replay 8 drifting streams vs frozen and ceiling (own venv with River; ~7 min)
 	$(PYTHON) bench/healing_bench.py --setup-venv
