@@ -733,7 +733,9 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         result = replay(
             frame,
             args.target,
-            settings=settings.replace(home=str(home)),
+            # Its own embedded home, whatever SELFHEAL_DATABASE_URL and SELFHEAL_REGISTRY_DIR
+            # say: a replay must never write into a deployment's database or registry.
+            settings=settings.replace(home=str(home), database_url="", registry_dir=""),
             positive=args.positive,
             train_rows=args.train_rows,
             batch=args.batch,

@@ -570,3 +570,41 @@ def test_a_window_since_a_time_is_read_from_the_top_and_answers_as_a_full_filter
             ][:8]
             assert got == want, (since_s, version)
     assert store.seq_at(conn, db.iso(t0 + timedelta(seconds=100))) is None
+
+
+def test_a_replay_never_writes_into_the_deployment_s_postgres(pg_url: str, tmp_path: Path) -> None:
+    import pandas as pd
+
+    from selfheal import datasets
+
+    data = tmp_path / "s.csv"
+    pd.concat([datasets.generate(700, seed=1), datasets.generate(300, seed=2)]).to_csv(
+        data, index=False
+    )
+    env = subprocess_env(tmp_path / "unused", SELFHEAL_DATABASE_URL=pg_url)
+    proc = subprocess.run(
+        [
+            PYTHON,
+            "-m",
+            "selfheal",
+            "replay",
+            "--data",
+            str(data),
+            "--target",
+            "default",
+            "--train-rows",
+            "500",
+            "--home",
+            str(tmp_path / "replay"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "replay" / "selfheal.db").is_file()
+    c = db.connect(pg_url)
+    assert db.schema_version(c) == 0  # untouched: not even migrated
+    c.close()
