@@ -1046,10 +1046,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_OK
     except db_errors() as exc:
         where = settings.database_label if settings is not None else "the database"
-        sys.stderr.write(
-            f"selfheal: error: database {where}: {exc}; if it says "
-            "'locked', another process holds a long transaction: retry\n"
+        reason = " ".join(str(exc).split())  # psycopg's messages span lines
+        hint = (
+            "check SELFHEAL_DATABASE_URL's role and that the server runs, then retry"
+            if settings is not None and settings.postgres
+            else "if it says 'locked', another process holds a long transaction: retry"
         )
+        sys.stderr.write(f"selfheal: error: database {where}: {reason}; {hint}\n")
         return EXIT_FAILED
     except MemoryError:  # too much data for this machine: not a bug
         sys.stderr.write(

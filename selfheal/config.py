@@ -478,9 +478,10 @@ def _parse(setting: Setting, raw: str) -> Any:
             raise bad("a non-empty path")
         if setting.kind == "str" and setting.name == "host" and not is_host(value):
             raise bad(HOST_RULE)
-        if setting.name == "database_url" and value and not is_database_url(value):
+        problem = database_url_problem(value) if setting.name == "database_url" and value else None
+        if problem is not None:
             raise ConfigError(  # never echo the value: it may hold a password
-                f"{setting.env} is not valid: expected empty (SQLite under SELFHEAL_HOME) or "
+                f"{setting.env} is not valid: {problem}; expected "
                 "postgresql://user:password@host:port/dbname",
                 details={"variable": setting.env},
             )
@@ -515,20 +516,26 @@ def _parse(setting: Setting, raw: str) -> Any:
     return number
 
 
-def is_database_url(value: str) -> bool:
-    """A postgresql:// (or postgres://) URL with a host or a socket folder and a database."""
-    from urllib.parse import parse_qs, urlsplit
+def database_url_problem(value: str) -> str | None:
+    """What is wrong with a SELFHEAL_DATABASE_URL (None: nothing), without quoting it: it may
+    hold a password. libpq reads the URL itself; this catches what it would only report
+    later, at the first connection."""
+    from urllib.parse import urlsplit
 
-    if not value.startswith(("postgresql://", "postgres://")) or any(c.isspace() for c in value):
-        return False
+    if not value.startswith(("postgresql://", "postgres://")):
+        return "it must start with postgresql:// (or be empty for SQLite under SELFHEAL_HOME)"
+    if any(c.isspace() for c in value):
+        return "it holds whitespace; percent-encode it (a space is %20)"
     try:
         parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-        query = parse_qs(parts.query)
+        port = parts.port
     except ValueError:
-        return False
-    has_host = bool(parts.hostname) or bool(query.get("host"))
-    return has_host and len(parts.path) > 1
+        return "its port is not a number from 1 to 65535"
+    if port == 0:
+        return "its port is not a number from 1 to 65535"
+    if parts.path in ("", "/"):
+        return "it names no database: end it with /dbname"
+    return None
 
 
 HOST_RULE = (

@@ -332,11 +332,22 @@ def _migrate_postgres(conn: Connection, directory: Path) -> list[int]:
     processes starting together migrate one after the other."""
     files = migration_files(directory)
     raw = conn.raw  # a whole file at once: psycopg's simple protocol takes a script
-    raw.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
-        " name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-    )
     current = schema_version(conn)
+    if current >= len(files):  # nothing to do: a role without CREATE rights may serve
+        if current > len(files):
+            raise UnavailableError(
+                f"database schema version {current} is newer than this code knows "
+                f"({len(files)}); upgrade selfheal",
+                code="database_too_new",
+            )
+        return []
+    try:
+        raw.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+            " name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+    except ERRORS as exc:
+        raise _cannot_migrate(current, len(files), exc) from None
     if current > len(files):
         raise UnavailableError(
             f"database schema version {current} is newer than this code knows "
@@ -363,15 +374,28 @@ def _migrate_postgres(conn: Connection, directory: Path) -> list[int]:
             if conn.in_transaction:
                 raw.execute("ROLLBACK")
             if isinstance(exc, ERRORS):
+                if getattr(exc, "sqlstate", None) == "42501":  # insufficient_privilege
+                    raise _cannot_migrate(number - 1, len(files), exc) from None
+                reason = " ".join(str(exc).split())
                 raise UnavailableError(
-                    f"migration postgres/{path.name} failed: {str(exc).strip()}; the "
-                    f"database was left at version {number - 1}",
+                    f"migration postgres/{path.name} failed: {reason}; the database was "
+                    f"left at version {number - 1}",
                     code="migration_failed",
                 ) from None
             raise
         raw.execute("COMMIT")
         applied.append(number)
     return applied
+
+
+def _cannot_migrate(current: int, latest: int, exc: BaseException) -> UnavailableError:
+    reason = " ".join(str(exc).split())
+    return UnavailableError(
+        f"the database is at schema version {current} of {latest} and this role cannot "
+        f"migrate it ({reason}); run `selfheal init` once with SELFHEAL_DATABASE_URL naming "
+        "a role that may create tables, then serve with this one",
+        code="migration_failed",
+    )
 
 
 def pending_migrations(conn: Connection) -> int:

@@ -1,8 +1,9 @@
 """Healing: retrain, judge the challenger through the four gates, promote or reject, and
 watch a promoted model on probation, rolling it back when it does worse live.
 
-Only one retrain runs at a time: a thread lock guards this process and an flock on
-`registry/.retrain.lock` guards against a CLI retrain in another process. When a retrain
+Only one retrain runs at a time: a thread lock guards this process, and the registry's
+retrain slot (an flock on `registry/.retrain.lock`, or an advisory lock on PostgreSQL)
+guards against a retrain in another process. When a retrain
 may start is the policy's call (`selfheal.policy.decide`); what it trains on is the
 recipe's (`selfheal.retrain.plan`). Every run is a `retrain_runs` row with its trigger,
 evidence, data cutoff, stage, candidates, outcome and error; every gate verdict is a
@@ -11,7 +12,6 @@ evidence, data cutoff, stage, candidates, outcome and error; every gate verdict 
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import threading
@@ -110,8 +110,8 @@ class TrainingSet:
 
 
 class Healer:
-    """Owns retraining: one run at a time per registry (a thread lock in this process and an
-    flock on `registry/.retrain.lock` across processes), the training set and candidate
+    """Owns retraining: one run at a time per registry (a thread lock in this process and the
+    registry's retrain slot across processes and hosts), the training set and candidate
     windows of a run, judging through the four gates (`selfheal.judging`) and acting on the
     verdict: register and promote (starting a probation, `selfheal.probation`) or reject.
 
@@ -159,19 +159,13 @@ class Healer:
         if not self._busy.acquire(blocking=False):
             yield False
             return
-        fh = (self.registry.root / ".retrain.lock").open("a+")
         try:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            # Across processes: an flock on the registry folder, or on PostgreSQL an
+            # advisory lock (flock is not reliable on the network file systems several
+            # hosts share).
+            with self.registry.coordination.retrain_slot() as ok:
+                yield ok
         finally:
-            fh.close()
             self._busy.release()
 
     def request(

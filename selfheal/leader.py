@@ -125,6 +125,7 @@ class PgLease:
         app = f"{_APP_PREFIX}{self._me['pid']}@{self._me['host']}"[:63]
         return pg.connect(
             self.url,
+            retry=False,  # the lock is this session's: a new session would not hold it
             application_name=app,
             keepalives=1,
             keepalives_idle=10,
@@ -152,6 +153,13 @@ class PgLease:
             if not got[0]:
                 conn.close()
                 return False
+            try:  # what followers read: the session's start, not this process's clock
+                started = conn.execute(
+                    "SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+                ).fetchone()[0]
+                since = iso(started)
+            except Exception:
+                pass
             self._conn, self._held, self._since = conn, True, since
             return True
 

@@ -175,8 +175,10 @@ class Monitor:
     def leader(self) -> dict[str, Any]:
         """For /health: whether this process leads, and who does (cached for 2 s: it may
         cost PostgreSQL a connection)."""
+        from selfheal.leader import identity
+
         if self.lease is None:
-            return {"this_process": True, "holder": None, "lease": "none"}
+            return {"this_process": True, "process": identity(), "holder": None, "lease": "none"}
         at, holder = self._holder
         if time.monotonic() - at > 2.0:
             try:
@@ -186,6 +188,7 @@ class Monitor:
             self._holder = (time.monotonic(), holder)
         return {
             "this_process": bool(self.lease.held),
+            "process": identity(),  # which process answered (one of several workers)
             "holder": holder,
             "lease": "advisory_lock" if type(self.lease).__name__ == "PgLease" else "flock",
         }

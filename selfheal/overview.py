@@ -91,6 +91,14 @@ def health_checks(service: Service) -> dict[str, Any]:
     except Exception as exc:  # report, never raise, from /health
         checks["database"] = {"ok": False, "error": str(exc)}
     w = service.writer
+    if w.stats.last_error is not None and w.is_alive() and w.depth == 0:
+        # The last group commit failed (the database was down). An idle process has no
+        # batch to show it is back: commit an empty job now, which clears the error when
+        # it succeeds, so that a load balancer routing on /health sends traffic again.
+        try:
+            w.write(lambda conn: None, timeout=2.0)
+        except Exception:  # still down: reported below
+            pass
     checks["writer"] = {
         "ok": w.healthy and w.stats.last_error is None,
         "alive": w.is_alive(),

@@ -43,6 +43,7 @@ if psycopg.Error not in db.ERRORS:  # `except db.ERRORS` now catches psycopg's e
     db.ERRORS = (*db.ERRORS, psycopg.Error)
 
 CONNECT_TIMEOUT_S = 5
+GET_TIMEOUT_S = 5.0  # a request waits this long for a read connection, then 503
 
 
 @functools.lru_cache(maxsize=1024)
@@ -116,17 +117,56 @@ class _BoolAsInt(Dumper):
         return b"1" if obj else b"0"
 
 
+_RETRYABLE = ("SELECT", "WITH", "BEGIN")
+
+
 class PgConnection:
-    """A psycopg connection with the `db.Connection` surface the store uses."""
+    """A psycopg connection with the `db.Connection` surface the store uses.
+
+    A connection the server closed (a restart, a failover) is replaced on its next use: a
+    read (`SELECT`/`WITH`) or a `BEGIN` sent outside a transaction that fails because the
+    connection broke is sent again once on a new connection. Nothing else is repeated: a
+    write outside a transaction may have committed before the link broke, and a
+    transaction's statements belong to the transaction that was lost."""
 
     dialect = "postgres"
 
-    def __init__(self, raw: psycopg.Connection[Any], pool: ConnectionPool | None = None) -> None:
+    def __init__(
+        self,
+        raw: psycopg.Connection[Any],
+        pool: ConnectionPool | None = None,
+        reopen: Any = None,
+    ) -> None:
         self.raw = raw
         self.pool = pool
+        self._reopen = reopen  # () -> a new raw connection (not pooled connections)
 
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
-        return self.raw.execute(translate(sql), _nan_to_null(parameters))
+        query, params = translate(sql), _nan_to_null(parameters)
+        idle = self.raw.info.transaction_status == pq.TransactionStatus.IDLE
+        try:
+            return self.raw.execute(query, params)
+        except psycopg.OperationalError:
+            if not (idle and self.raw.broken and sql.lstrip().upper().startswith(_RETRYABLE)):
+                raise
+            if not self._replace():
+                raise
+            return self.raw.execute(query, params)
+
+    def _replace(self) -> bool:
+        """Swap in a new connection for a broken one; False when none can be had."""
+        try:
+            if self.pool is not None:
+                old, self.raw = self.raw, self.pool.getconn(timeout=CONNECT_TIMEOUT_S)
+                self.pool.putconn(old)  # the pool discards a broken connection
+            elif self._reopen is not None:
+                old, self.raw = self.raw, self._reopen()
+                old.close()
+            else:
+                return False
+        except Exception:  # down still: the caller sees the original error
+            return False
+        return True
 
     def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> Any:
         cur = self.raw.cursor()
@@ -177,21 +217,27 @@ def _unavailable(url: str, exc: BaseException) -> UnavailableError:
     )
 
 
-def connect(url: str, *, sync: str = "full", **options: Any) -> PgConnection:
+def connect(url: str, *, sync: str = "full", retry: bool = True, **options: Any) -> PgConnection:
     """A connection of its own (the writer's, the CLI's, the leader lease's).
 
     `sync` is `SELFHEAL_SYNC`: `full` keeps PostgreSQL's `synchronous_commit = on` (a commit
     returns after its WAL is flushed); `normal` sets it to `off` for this connection, the
     same trade as SQLite's NORMAL (a crash of the server may lose the last commits, never
-    corrupt). `options` are libpq connection parameters (application_name, keepalives)."""
-    try:
+    corrupt). `retry` lets the connection replace itself once it broke (see `PgConnection`);
+    a connection that holds session state (the leader lease's advisory lock) must not.
+    `options` are libpq connection parameters (application_name, keepalives)."""
+
+    def open_raw() -> psycopg.Connection[Any]:
         raw = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True, **options)
+        configure(raw)
+        if sync == "normal":
+            raw.execute("SET synchronous_commit = off")
+        return raw
+
+    try:
+        return PgConnection(open_raw(), reopen=open_raw if retry else None)
     except psycopg.Error as exc:
         raise _unavailable(url, exc) from None
-    configure(raw)
-    if sync == "normal":
-        raw.execute("SET synchronous_commit = off")
-    return PgConnection(raw)
 
 
 class ReadPool:
@@ -204,7 +250,9 @@ class ReadPool:
     def __init__(self, url: str, *, max_size: int, sync: str = "full") -> None:
         self.url = url
         self._local = threading.local()
-        self._lent: list[PgConnection] = []  # closed with the pool, whichever thread holds them
+        # thread -> the connection it keeps: given back when the thread has ended (a retrain
+        # thread), and closed with the pool, whichever thread holds it.
+        self._lent: dict[threading.Thread, PgConnection] = {}
         self._lent_lock = threading.Lock()
 
         def setup(raw: psycopg.Connection[Any]) -> None:
@@ -238,25 +286,44 @@ class ReadPool:
             return conn
         if conn is not None:
             conn.close()
+        self._reclaim()
         try:
-            raw = self.pool.getconn(timeout=30)
+            raw = self.pool.getconn(timeout=GET_TIMEOUT_S)
         except Exception as exc:
             raise UnavailableError(
-                f"no PostgreSQL read connection within 30 s ({type(exc).__name__}); the "
-                f"server at {redact(self.url)} is down or max_connections is reached",
+                f"no PostgreSQL read connection within {GET_TIMEOUT_S:.0f} s "
+                f"({type(exc).__name__}); the server at {redact(self.url)} is down or "
+                "max_connections is reached: retry",
                 code="database_unavailable",
             ) from None
         conn = PgConnection(raw, self.pool)
         self._local.conn = conn
         with self._lent_lock:
-            self._lent = [c for c in self._lent if c.pool is not None]
-            self._lent.append(conn)
+            self._lent[threading.current_thread()] = conn
         return conn
+
+    def _reclaim(self) -> None:
+        """Give back the connections of threads that have ended (each background retrain
+        runs in a new thread: without this, every retrain kept one until the pool ran dry)."""
+        with self._lent_lock:
+            dead = [t for t in self._lent if not t.is_alive()]
+            conns = [self._lent.pop(t) for t in dead]
+        for conn in conns:
+            try:
+                conn.close()
+            except Exception:  # broken: the pool drops it
+                pass
+
+    @property
+    def lent(self) -> int:
+        """Connections request and worker threads keep now."""
+        with self._lent_lock:
+            return len(self._lent)
 
     def close(self) -> None:
         """Close every connection, also those request threads still keep (at shutdown)."""
         with self._lent_lock:
-            lent, self._lent = self._lent, []
+            lent, self._lent = list(self._lent.values()), {}
         for conn in lent:
             conn.pool = None
             try:

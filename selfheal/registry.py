@@ -221,6 +221,21 @@ class FileCoordination:
             finally:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
+    @contextmanager
+    def retrain_slot(self) -> Iterator[bool]:
+        """True while this process holds the registry's retrain slot (an flock on
+        `.retrain.lock`), False at once when another process holds it."""
+        with (self.root / ".retrain.lock").open("a+") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
     def read(self, name: str) -> str | None:
         try:
             return (self.root / f"{name}.json").read_text(encoding="utf-8")
@@ -265,6 +280,7 @@ class PgCoordination:
 
     LOCK_KEY = 7_349_120_002  # pg_advisory_xact_lock key of the registry
     BOOTSTRAP_KEY = 7_349_120_003  # pg_advisory_lock key held while the first model trains
+    RETRAIN_KEY = 7_349_120_005  # pg_try_advisory_lock key held while a retrain runs
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -310,6 +326,23 @@ class PgCoordination:
         try:
             conn.execute("SELECT pg_advisory_lock(?)", (self.BOOTSTRAP_KEY,))
             yield
+        finally:
+            conn.close()
+
+    @contextmanager
+    def retrain_slot(self) -> Iterator[bool]:
+        """As `FileCoordination.retrain_slot`, across hosts: a session-level advisory lock
+        on a connection of its own, released when it closes (also by a crash)."""
+        from selfheal import pg
+
+        try:
+            conn = pg.connect(self.url, retry=False)
+        except Exception:  # no database: no retrain either
+            yield False
+            return
+        try:
+            got = conn.execute("SELECT pg_try_advisory_lock(?)", (self.RETRAIN_KEY,)).fetchone()
+            yield bool(got[0])
         finally:
             conn.close()
 

@@ -203,6 +203,10 @@ def serve_workers(settings: Settings) -> int:
                 "proc_name": "selfheal",
                 "worker_exit": worker_exit,
             }
+            # gunicorn >= 24 opens a control socket at one path per user, and a second
+            # server takes it from the first: selfheal does not use it.
+            if "control_socket_disable" in self.cfg.settings:
+                options["control_socket_disable"] = True
             for key, value in options.items():
                 self.cfg.set(key, value)
 

@@ -201,11 +201,20 @@ class Service:
         self.models.refresh(force=True)
 
     def _watch(self) -> None:
+        failing = False
         while not self._stop.wait(self.settings.model_poll_seconds):
             try:
                 self.models.refresh()
+            except db.ERRORS as exc:  # the database is down: say so once, not every poll
+                if not failing:
+                    log.warning("model watcher cannot read the production pointer: %s", exc)
+                failing = True
+                continue
             except Exception:  # the watcher must survive anything
                 log.exception("model watcher iteration failed")
+            if failing:
+                log.info("model watcher reads the production pointer again")
+            failing = False
 
     # -- database access -------------------------------------------------------------------
     def read_conn(self) -> db.Connection:
