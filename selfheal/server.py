@@ -171,16 +171,23 @@ def serve_workers(settings: Settings) -> int:
         sys.stderr.write(f"selfheal: error: {bind_failure(settings.host, settings.port, exc)}\n")
         return 1
     # Once, before the fork: the workers find the schema migrated and a model serving. In a
-    # spawned child, not here: training starts OpenMP's thread team, and a team does not
-    # survive fork(): the workers' first parallel predict would wait on threads that do not
-    # exist (it hung every worker).
-    import multiprocessing
+    # child process (`selfheal init`, same settings), not here: training starts OpenMP's
+    # thread team, and a team does not survive fork(): the workers' first parallel predict
+    # would wait on threads that do not exist (it hung every worker).
+    import subprocess
 
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        error = pool.apply(_prepare, (settings,))
-    if error is not None:
-        sys.stderr.write(f"selfheal: error: {error}\n")
+    init = subprocess.run(
+        [sys.executable, "-m", "selfheal", "init"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if init.returncode != 0:
+        lines = [ln for ln in init.stderr.splitlines() if ln.strip()]
+        sys.stderr.write((lines[-1] if lines else "selfheal: error: `selfheal init` failed") + "\n")
         return 1
+    if init.stdout.strip():
+        logging.getLogger("selfheal").info("%s", init.stdout.strip())
 
     services: list[Service] = []
 
@@ -227,20 +234,3 @@ def serve_workers(settings: Settings) -> int:
     )
     Workers().run()  # returns when the arbiter stops (SIGTERM/SIGINT: graceful)
     return 0
-
-
-def _prepare(settings: Settings) -> str | None:
-    """Migrate and bootstrap (`ensure_production`) in a spawned process: the error's
-    message, or None."""
-    from selfheal.bootstrap import ensure_production
-
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        created = ensure_production(settings, actor="init")
-    except SelfhealError as exc:
-        return exc.message
-    if created:
-        logging.getLogger("selfheal").info("bootstrapped %s", created)
-    return None

@@ -185,8 +185,9 @@ def test_urls_libpq_accepts_are_accepted(url: str) -> None:
     assert s.postgres and s.database == url
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
 def test_an_unreachable_server_stops_start_up_in_one_line_without_the_password(
-    tmp_path: Path,
+    tmp_path: Path, workers: str
 ) -> None:
     from tests.conftest import free_port
 
@@ -194,7 +195,7 @@ def test_an_unreachable_server_stops_start_up_in_one_line_without_the_password(
     proc = subprocess.run(
         [PYTHON, "run.py"],
         cwd=ROOT,
-        env=subprocess_env(tmp_path / "home", SELFHEAL_DATABASE_URL=url),
+        env=subprocess_env(tmp_path / "home", SELFHEAL_DATABASE_URL=url, SELFHEAL_WORKERS=workers),
         capture_output=True,
         text=True,
         timeout=60,
