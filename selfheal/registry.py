@@ -31,7 +31,7 @@ import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,6 +190,17 @@ def _numeric_column(col: np.ndarray) -> bool:
     return all(isinstance(v, float) for v in col[:50])
 
 
+@contextmanager
+def _flocked(path: Path) -> Iterator[None]:
+    """An exclusive flock(2) on `path`, waited for, held for the block."""
+    with path.open("a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
 class FileCoordination:
     """Where a registry on one host keeps its pointers and its lock: `production.json` and
     `shadow.json` in the registry folder, replaced atomically (`atomic_write_json`), and an
@@ -201,25 +212,13 @@ class FileCoordination:
     def where(self, name: str) -> str:
         return str(self.root / f"{name}.json")
 
-    @contextmanager
-    def locked(self) -> Iterator[None]:
-        with (self.root / ".lock").open("a+") as fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    def locked(self) -> AbstractContextManager[None]:
+        return _flocked(self.root / ".lock")
 
-    @contextmanager
-    def bootstrapping(self) -> Iterator[None]:
+    def bootstrapping(self) -> AbstractContextManager[None]:
         """Held while a process trains the first model, so that processes starting together
         on an empty registry bootstrap it once (`bootstrap.first_model`)."""
-        with (self.root / ".bootstrap.lock").open("a+") as fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        return _flocked(self.root / ".bootstrap.lock")
 
     @contextmanager
     def retrain_slot(self) -> Iterator[bool]:

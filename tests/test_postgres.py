@@ -673,3 +673,17 @@ def test_a_role_without_create_rights_serves_a_migrated_database_and_is_told_oth
         db.open_db(as_app(pg_url))  # empty: this role cannot migrate it
     assert err.value.code == "migration_failed" and "\n" not in err.value.message
     assert "selfheal init" in err.value.message and "schema version 0 of" in err.value.message
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_verify_reads_the_schema_and_the_production_model_from_postgres(
+    trained_home_any: Home, backend: str
+) -> None:
+    from selfheal.simulate.verify import verify_installation
+
+    s = trained_home_any.settings
+    _, lines = verify_installation(s, url="http://127.0.0.1:9", timeout=0.5)
+    text = "\n".join(lines)
+    n = len(db.migration_files(db.PG_MIGRATIONS_DIR))
+    assert f"ok       database {s.database_label}: schema version {n}" in text
+    assert "ok       model v0001 in production; artifact sha256 verified" in text

@@ -136,34 +136,20 @@ def _schema_line(db_path: Path | str, schema_v: int, n_migrations: int) -> str:
     return _line("ok", f"database {db_path}: schema version {schema_v}")
 
 
-def _check_postgres(settings: Any, n_migrations: int) -> list[str]:
+def _check_database(settings: Any, n_migrations: int) -> list[str]:
+    """The database's schema version: the SQLite file (read-only), or PostgreSQL."""
     from selfheal import db
 
     where = settings.database_label
+    if not settings.postgres and not Path(settings.db_path).is_file():
+        return [_line("missing", f"database {where} does not exist; run `make init`")]
     conn = None
     try:
-        conn = db.connect(settings.database_url)
+        conn = db.connect(settings.database, readonly=True)
         return [_schema_line(where, db.schema_version(conn), n_migrations)]
     except Exception as exc:
         msg = exc.message if isinstance(exc, SelfhealError) else str(exc)
         return [_line("missing", f"database {where} cannot be read: {_one_line(msg)}")]
-    finally:
-        if conn is not None:
-            conn.close()
-
-
-def _check_database(db_path: Path, n_migrations: int) -> list[str]:
-    from selfheal import db
-
-    if not db_path.is_file():
-        return [_line("missing", f"database {db_path} does not exist; run `make init`")]
-    conn = None
-    try:
-        conn = db.connect(db_path, readonly=True)
-        return [_schema_line(db_path, db.schema_version(conn), n_migrations)]
-    except Exception as exc:
-        msg = exc.message if isinstance(exc, SelfhealError) else str(exc)
-        return [_line("missing", f"database {db_path} cannot be read: {_one_line(msg)}")]
     finally:
         if conn is not None:
             conn.close()
@@ -249,10 +235,7 @@ def verify_installation(
     migration_lines, n_migrations = _check_migrations(settings.postgres)
     lines += migration_lines
     lines += _check_home(Path(settings.home_path))
-    if settings.postgres:
-        lines += _check_postgres(settings, n_migrations)
-    else:
-        lines += _check_database(Path(settings.db_path), n_migrations)
+    lines += _check_database(settings, n_migrations)
     lines += _check_registry(settings)
     lines += _check_server(url or default_url(settings), timeout)
     lines += _check_admin_token(settings.admin_token)
