@@ -405,9 +405,14 @@ def pending_migrations(conn: Connection) -> int:
 
 
 def open_db(path: Target, *, sync: str = "full", wal_limit: int = DEFAULT_WAL_LIMIT) -> Connection:
-    """Connect (see `connect`) and bring the schema up to date."""
+    """Connect (see `connect`) and bring the schema up to date; a migration that fails
+    closes the connection before its error propagates."""
     conn = connect(path, sync=sync, wal_limit=wal_limit)
-    migrate(conn)
+    try:
+        migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 

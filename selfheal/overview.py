@@ -71,6 +71,9 @@ def _latest(conn: db.Connection) -> dict[str, Any]:
     return {"last_retrain": runs[0] if runs else None, "drift": latest[0] if latest else None}
 
 
+_PROBE = "SELECT seq FROM predictions ORDER BY seq DESC LIMIT 1"
+
+
 def health_checks(service: Service) -> dict[str, Any]:
     """Each component's state (model, database, writer, monitor), each with `ok`."""
     model = service.models.current
@@ -93,12 +96,15 @@ def health_checks(service: Service) -> dict[str, Any]:
     w = service.writer
     if w.stats.last_error is not None and w.is_alive() and w.depth == 0:
         # The last group commit failed (the database was down). An idle process has no
-        # batch to show it is back: commit an empty job now, which clears the error when
-        # it succeeds, so that a load balancer routing on /health sends traffic again.
+        # batch to show it is back: commit a job that reads the predictions table now,
+        # which clears the error when it succeeds, so that a load balancer routing on
+        # /health sends traffic again.
+        last = w.stats.last_error
         try:
-            w.write(lambda conn: None, timeout=2.0)
-        except Exception:  # still down: reported below
-            pass
+            w.write(lambda conn: conn.execute(_PROBE).fetchall(), timeout=2.0)
+        except Exception:  # still failing: the probe's commit must not clear the error
+            if w.stats.last_error is None:
+                w.stats.last_error = last
     checks["writer"] = {
         "ok": w.healthy and w.stats.last_error is None,
         "alive": w.is_alive(),
