@@ -144,11 +144,14 @@ class PgLease:
                     self._drop()
             self._drop()
             since = iso()
+            conn = None
             try:
                 conn = self._connect()
                 got = conn.execute("SELECT pg_try_advisory_lock(?)", (PG_LEASE_KEY,)).fetchone()
             except Exception as exc:
                 log.warning("cannot try the leader lease: %s", exc)
+                if conn is not None:
+                    conn.close()
                 return False
             if not got[0]:
                 conn.close()
