@@ -14,8 +14,11 @@ import socket
 import sys
 import time
 from types import FrameType
+from typing import Any
 
 from waitress import create_server
+from waitress.channel import HTTPChannel
+from waitress.server import BaseWSGIServer
 
 from selfheal.config import Settings
 from selfheal.errors import SelfhealError
@@ -29,6 +32,51 @@ class _Shutdown(SystemExit):
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     raise _Shutdown(0)
+
+
+class QuietChannel(HTTPChannel):
+    """waitress's HTTP channel without its busy loop while a response is being written.
+
+    A task thread writes its answer with `write_soon`, which sends it on the spot
+    (`send_bytes` is 1). Until the thread has finished the request, the stock `writable()`
+    is true while any byte is buffered, and `handle_write` sends nothing while the thread
+    holds the buffer: `select` then returns at once, again and again. Under load that loop
+    competes for the GIL with the very threads it waits for; at 32 threads and a group
+    commit the main loop made about 20 `select` calls per request instead of one, and the
+    service lost half its throughput (docs/performance.md, "The main loop's busy wait").
+
+    Here, while a task runs, the main loop asks for writability only when the task's own
+    send left bytes behind (the socket was full), and that task then pulls the trigger after
+    saying so. When no task runs, and for closing, it is waitress's rule. The cases are
+    those of waitress#418 (a channel writable with nothing to write)."""
+
+    _backlogged = False  # the running task's last write left bytes for the main loop
+
+    def writable(self) -> bool:
+        if self.will_close or self.close_when_flushed:
+            return True
+        if not self.total_outbufs_len:
+            return False
+        return not self.requests or self._backlogged
+
+    def write_soon(self, data: bytes) -> int:
+        n: int = super().write_soon(data)
+        # Read after the inline send, outside the buffer lock: bytes left mean the socket
+        # refused them. Say so before waking the loop, so that it sees the flag.
+        self._backlogged = bool(self.total_outbufs_len)
+        if self._backlogged:
+            self.server.pull_trigger()
+        return n
+
+
+def quiet_channels(server: Any) -> None:
+    """Serve every connection of `server` (what `waitress.create_server` returns: one
+    listener, or a MultiSocketServer over several when a host name resolves to more than one
+    address) with `QuietChannel`."""
+    listeners = [server] if isinstance(server, BaseWSGIServer) else server.map.values()
+    for listener in list(listeners):
+        if isinstance(listener, BaseWSGIServer):
+            listener.channel_class = QuietChannel
 
 
 def bind_failure(host: str, port: int, exc: OSError | ValueError) -> str:
@@ -100,6 +148,7 @@ def serve(settings: Settings) -> int:
             channel_timeout=30,
             connection_limit=1000,
         )
+        quiet_channels(server)
     except (OSError, ValueError) as exc:  # waitress: ValueError when the host does not resolve
         sys.stderr.write(f"selfheal: error: {bind_failure(settings.host, settings.port, exc)}\n")
         return 1
