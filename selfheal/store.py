@@ -7,6 +7,8 @@ group commit, or the CLI's own `transaction()`); read functions take any connect
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -37,6 +39,28 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=str)
 
 def dumps(value: Any) -> str:
     return _ENCODER.encode(value)
+
+
+def new_id(now_ns: int | None = None) -> str:
+    """A new prediction id: 32 lower-case hex digits laid out as a UUID version 7 (RFC 9562,
+    section 5.7): 48 bits of Unix time in milliseconds (`now_ns`, default the wall clock),
+    the version and variant bits, then 74 random bits from `os.urandom`.
+
+    Ids made later sort later, so the unique index on `predictions.id` grows at its right
+    edge instead of taking a random page per row as uuid4 ids did: a 16-row insert cost 42 %
+    less on a 230,000-row table, and the gap widens as the table outgrows the page cache
+    (docs/performance.md). 74 random bits per millisecond keep ids unguessable and
+    collisions out of reach."""
+    ms = (time.time_ns() if now_ns is None else now_ns) // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")  # 80 bits: 12 for rand_a, 62 for rand_b
+    value = (
+        (ms & 0xFFFF_FFFF_FFFF) << 80
+        | 0x7 << 76
+        | (rand >> 68) << 64
+        | 0b10 << 62
+        | rand & 0x3FFF_FFFF_FFFF_FFFF
+    )
+    return f"{value:032x}"
 
 
 # -- model events (append-only) ---------------------------------------------------------

@@ -32,7 +32,6 @@ import json
 import logging
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -403,7 +402,7 @@ class Writer(threading.Thread):
             latency = round((scored - job.started) * 1000.0, 3)
             for rec in job.records:
                 p = float(proba[i])
-                pid = uuid.uuid4().hex
+                pid = store.new_id()
                 pred = int(p >= model.threshold)
                 features = store.dumps(rec.record)
                 oor = json.dumps(list(rec.out_of_range)) if rec.out_of_range else None
@@ -414,7 +413,7 @@ class Writer(threading.Thread):
                 if shadow_proba is not None and shadow is not None:
                     sp = float(shadow_proba[i])
                     rows.append(
-                        (uuid.uuid4().hex, now, shadow.version, "shadow", pid, features, sp)
+                        (store.new_id(), now, shadow.version, "shadow", pid, features, sp)
                         + (int(sp >= shadow.threshold), shadow.threshold, None, oor)
                     )
                 results.append(

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import sqlite3
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,25 @@ def test_labels_are_idempotent_and_conflicts_reported(tmp_path: Path) -> None:
         again = store.upsert_labels(conn, [("p1", 1), ("p1", 0)])
     assert first == ["created", "not_found"]
     assert again == ["unchanged", "conflict"]
+
+
+def test_new_ids_are_uuid7_laid_out_and_sort_by_time() -> None:
+    """Prediction ids: 32 hex digits of a UUID version 7 (RFC 9562): the first 48 bits are
+    the millisecond, so ids made later sort later and the unique index grows at its edge;
+    74 random bits keep them apart within a millisecond."""
+    new_id = store.new_id
+    t_ns = 1_764_460_800_123_456_789  # 2025-11-30T00:00:00.123456789Z
+    pid = new_id(t_ns)
+    assert len(pid) == 32 and pid == pid.lower() and int(pid, 16) >= 0
+    parsed = uuid.UUID(hex=pid)
+    assert parsed.version == 7
+    assert parsed.variant == uuid.RFC_4122
+    assert int(pid[:12], 16) == t_ns // 1_000_000
+    later = new_id(t_ns + 1_000_000)  # one millisecond later
+    assert later > pid and int(later[:12], 16) == t_ns // 1_000_000 + 1
+    same_ms = {new_id(t_ns) for _ in range(20_000)}
+    assert len(same_ms) == 20_000
+    assert all(p[:12] == pid[:12] for p in same_ms)
+    assert len({p[13:] for p in same_ms}) == 20_000  # the random part differs, not the time
+    now = new_id()
+    assert abs(int(now[:12], 16) - time.time_ns() // 1_000_000) < 5_000

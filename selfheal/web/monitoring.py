@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import uuid
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -169,7 +168,7 @@ def parse_external(model: Any, i: int, item: Any) -> tuple[Validated, dict[str, 
             details=problems,
         )
     return v, {
-        "id": pid or uuid.uuid4().hex,
+        "id": pid or store.new_id(),
         "probability": float(p),  # type: ignore[arg-type]
         "prediction": int(pred) if pred is not None else int(float(p) >= model.threshold),  # type: ignore[arg-type]
         "model_version": mv,
