@@ -10,11 +10,15 @@ scikit-learn does, operation for operation:
 
 * numeric preprocessing `SimpleImputer` then `StandardScaler`: missing values take the fitted
   statistic, then `(x - mean_) / scale_` (scikit-learn 1.9: `_base.py`, `_data.py`);
-* `HistGradientBoostingClassifier` (binary, numeric splits): every tree walked at once, one
-  level per step, with its rule (`_predictor.pyx`, `_predict_one_from_raw_data`): NaN goes
-  to the side `missing_go_to_left` names, else `x <= num_threshold` goes left. The leaf
-  values are then added tree after tree onto the baseline, in scikit-learn's order, and
-  `expit` gives the probability (`HalfBinomialLoss.predict_proba`);
+* `HistGradientBoostingClassifier` (binary, numeric splits, at most 64 leaves per tree):
+  every split of every tree tested at once with its rule (`_predictor.pyx`,
+  `_predict_one_from_raw_data`: NaN goes to the side `missing_go_to_left` names, else
+  `x <= num_threshold` goes left), and each tree's exit leaf found from those tests with
+  QuickScorer's bitvectors (Lucchese et al., "QuickScorer: a fast algorithm to rank
+  documents with additive ensembles of regression trees", SIGIR 2015): a split that sends a
+  row right removes the leaves of its left subtree, and the leftmost leaf left is the one
+  the row reaches. The leaf values are then added tree after tree onto the baseline, in
+  scikit-learn's order, and `expit` gives the probability (`HalfBinomialLoss.predict_proba`);
 * `LogisticRegression` (binary): `X @ coef_.T + intercept_`, then `expit`.
 
 A categorical part (one-hot encoding) is left to scikit-learn's own transform, and the
@@ -67,37 +71,44 @@ class _Numeric:
 
 @dataclass(frozen=True)
 class _Forest:
-    """Every tree of a binary HistGradientBoostingClassifier in flat arrays; node indices
-    are global (tree t's nodes start at roots[t])."""
+    """Every split of a binary HistGradientBoostingClassifier in flat arrays, grouped by
+    tree (tree t's splits start at `starts[t]`, a sentinel first), with QuickScorer's masks:
+    `mask[k]` has a 0 bit for each leaf in split k's left subtree, leaves numbered left to
+    right within their tree. `value` holds the leaf values in that order (tree t's start at
+    `leaf_start[t]`)."""
 
-    roots: np.ndarray
-    feature: np.ndarray
-    threshold: np.ndarray
-    missing_left: np.ndarray
-    children: np.ndarray  # (nodes, 2): [right, left], indexed by the go-left flag
-    value: np.ndarray
+    starts: np.ndarray  # (trees,) intp
+    feature: np.ndarray  # (splits,) intp
+    threshold: np.ndarray  # (splits,) float64
+    missing_right: np.ndarray  # (splits,) bool: NaN goes right
+    cleared: np.ndarray  # (splits,) unsigned: ~mask, the leaves a right turn removes
+    value: np.ndarray  # (leaves,) float64
+    leaf_start: np.ndarray  # (trees,) intp
+    lowest_bit: np.ndarray | None  # 16-bit masks: lowest set bit of each value, by lookup
     baseline: float
-    depth: int  # the longest root-to-leaf path: the number of steps the walk needs
 
     def proba(self, X: np.ndarray) -> np.ndarray:
-        n, width = X.shape
-        flat = np.ascontiguousarray(X, dtype=np.float64).ravel()
-        base = (np.arange(n, dtype=np.intp) * width)[:, None]
-        node = np.broadcast_to(self.roots, (n, self.roots.size)).copy()
-        has_nan = bool(np.isnan(flat).any())
-        # A leaf's children are itself, so a walk that reached it stays there.
-        for _ in range(self.depth):
-            x = flat[base + self.feature[node]]
-            go_left = x <= self.threshold[node]
-            if has_nan:  # NaN compares False: it goes where the split sent missing values
-                go_left = np.where(np.isnan(x), self.missing_left[node], go_left)
-            node = self.children[node, go_left.view(np.uint8)]
+        x = np.take(np.asarray(X, dtype=np.float64), self.feature, axis=1)  # (n, splits)
+        right = x > self.threshold  # NaN compares False ...
+        missing = np.isnan(x)
+        if missing.any():  # ... and goes where the split sent missing values
+            right = np.where(missing, self.missing_right, right)
+        # A right turn keeps `mask`, a left one keeps every leaf: ~(cleared * right).
+        kept = self.cleared * right
+        np.invert(kept, out=kept)
+        exits = np.bitwise_and.reduceat(kept, self.starts, axis=1)  # (n, trees), never 0
+        if self.lowest_bit is not None:
+            leaf = self.lowest_bit[exits]
+        else:  # the lowest set bit's position: a power of two is exact as a float64
+            low = exits & (~exits + np.ones(1, dtype=exits.dtype))
+            leaf = np.frexp(low.astype(np.float64))[1] - 1
         # scikit-learn: raw = 0; raw += baseline; raw += tree_t(X) for t in order. An
         # accumulate adds strictly in order (a reduce may sum pairwise: with one row it
         # did, one unit in the last place off).
-        terms = np.empty((self.roots.size + 1, n), dtype=np.float64)
+        n = x.shape[0]
+        terms = np.empty((self.starts.size + 1, n), dtype=np.float64)
         terms[0] = 0.0 + self.baseline
-        terms[1:] = self.value[node].T
+        terms[1:] = self.value[self.leaf_start + leaf].T
         raw = np.add.accumulate(terms, axis=0)[-1]
         return np.asarray(expit(raw), dtype=np.float64)
 
@@ -147,49 +158,85 @@ def _numeric_part(pre: ColumnTransformer) -> _Numeric | None:
     )
 
 
+MAX_LEAVES = 64  # QuickScorer's masks are one unsigned integer per split
+
+
+def _leaf_ranges(left: np.ndarray, right: np.ndarray, is_leaf: np.ndarray) -> np.ndarray:
+    """(nodes, 2) [first, end) of the leaves under each node, leaves numbered left to right
+    (an iterative walk: no recursion limit)."""
+    span = np.zeros((len(is_leaf), 2), dtype=np.intp)
+    count = 0
+    stack: list[tuple[int, bool]] = [(0, False)]
+    while stack:
+        i, children_done = stack.pop()
+        if is_leaf[i]:
+            span[i] = (count, count + 1)
+            count += 1
+        elif not children_done:
+            stack += [(i, True), (int(right[i]), False), (int(left[i]), False)]
+        else:
+            span[i] = (span[left[i], 0], span[right[i], 1])
+    return span
+
+
 def _forest(clf: HistGradientBoostingClassifier) -> _Forest | None:
     if clf.n_trees_per_iteration_ != 1 or len(clf.classes_) != 2:
         return None
     trees = [p[0] for p in clf._predictors]
     if not trees:
         return None
-    roots, offset, depth = [], 0, 0
-    fields: dict[str, list[np.ndarray]] = {
-        k: [] for k in ("feature", "threshold", "missing_left", "left", "right", "leaf", "value")
-    }
+    widest = max(int(np.sum(t.nodes["is_leaf"])) for t in trees)
+    if widest > MAX_LEAVES:
+        return None
+    dtype = np.uint16 if widest <= 16 else np.uint32 if widest <= 32 else np.uint64
+    starts, leaf_start = [], []
+    feature: list[int] = []
+    threshold: list[float] = []
+    missing_right: list[bool] = []
+    cleared: list[int] = []
+    values: list[np.ndarray] = []
     for tree in trees:
         nodes = tree.nodes
         if np.any(nodes["is_categorical"]):
             return None
-        roots.append(offset)
-        fields["feature"].append(nodes["feature_idx"].astype(np.intp))
-        fields["threshold"].append(nodes["num_threshold"].astype(np.float64))
-        fields["missing_left"].append(nodes["missing_go_to_left"].astype(bool))
-        fields["left"].append(nodes["left"].astype(np.intp) + offset)
-        fields["right"].append(nodes["right"].astype(np.intp) + offset)
-        fields["leaf"].append(nodes["is_leaf"].astype(bool))
-        fields["value"].append(nodes["value"].astype(np.float64))
-        depth = max(depth, int(nodes["depth"].max()))
-        offset += len(nodes)
+        left, right, is_leaf = nodes["left"], nodes["right"], nodes["is_leaf"].astype(bool)
+        span = _leaf_ranges(left, right, is_leaf)
+        starts.append(len(feature))
+        # The sentinel: never a right turn (x > inf is false, NaN goes left), so a tree
+        # that is one leaf keeps it, and reduceat never sees an empty group.
+        feature.append(0)
+        threshold.append(np.inf)
+        missing_right.append(False)
+        cleared.append(0)
+        for i in np.flatnonzero(~is_leaf):
+            first, end = span[left[i]]
+            feature.append(int(nodes["feature_idx"][i]))
+            threshold.append(float(nodes["num_threshold"][i]))
+            missing_right.append(not bool(nodes["missing_go_to_left"][i]))
+            cleared.append(((1 << (end - first)) - 1) << first)
+        leaves = np.flatnonzero(is_leaf)
+        ordered = np.empty(len(leaves), dtype=np.float64)
+        ordered[span[leaves, 0]] = nodes["value"][leaves].astype(np.float64)
+        leaf_start.append(sum(len(v) for v in values))
+        values.append(ordered)
     baseline = np.asarray(clf._baseline_prediction, dtype=np.float64).ravel()
     if baseline.size != 1:
         return None
-    flat = {k: np.concatenate(v) for k, v in fields.items()}
-    leaf = flat["leaf"]
-    # A leaf's feature is gathered too (never used): point it at a valid column; its
-    # children are itself, so the walk stays on it.
-    flat["feature"][leaf] = 0
-    flat["left"][leaf] = np.flatnonzero(leaf)
-    flat["right"][leaf] = np.flatnonzero(leaf)
+    lowest_bit = None
+    if dtype == np.uint16:
+        v = np.arange(1 << 16, dtype=np.int64)
+        lowest_bit = np.zeros(1 << 16, dtype=np.intp)
+        lowest_bit[1:] = np.log2((v & -v)[1:]).astype(np.intp)  # exact for powers of two
     return _Forest(
-        roots=np.asarray(roots, dtype=np.intp),
-        feature=flat["feature"],
-        threshold=flat["threshold"],
-        missing_left=flat["missing_left"],
-        children=np.ascontiguousarray(np.stack([flat["right"], flat["left"]], axis=1)),
-        value=flat["value"],
+        starts=np.asarray(starts, dtype=np.intp),
+        feature=np.asarray(feature, dtype=np.intp),
+        threshold=np.asarray(threshold, dtype=np.float64),
+        missing_right=np.asarray(missing_right, dtype=bool),
+        cleared=np.asarray(cleared, dtype=dtype),
+        value=np.concatenate(values),
+        leaf_start=np.asarray(leaf_start, dtype=np.intp),
+        lowest_bit=lowest_bit,
         baseline=float(baseline[0]),
-        depth=depth,
     )
 
 

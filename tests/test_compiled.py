@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.pipeline import Pipeline
 
 from selfheal.compiled import compile_pipeline, verified
@@ -55,6 +55,45 @@ def test_compiled_probabilities_equal_scikit_learn_bit_for_bit(
         expected = pipe.predict_proba(sample)[:, 1]
         assert np.array_equal(compiled.predict_proba(sample), expected), len(sample)
     assert verified(compiled, pipe, holes) is compiled
+
+
+@pytest.mark.parametrize(
+    ("leaves", "min_leaf", "dtype"),
+    [(2, 20, np.uint16), (31, 5, np.uint32), (63, 2, np.uint64), (15, 1500, np.uint16)],
+)
+def test_every_mask_width_and_one_leaf_trees_score_bit_for_bit(
+    leaves: int, min_leaf: int, dtype: type
+) -> None:
+    """QuickScorer's masks are 16, 32 or 64 bits wide by the widest tree, and a tree that
+    is one leaf (here every tree, when no leaf may hold fewer rows than the data has) still
+    gives its value."""
+    frame, y = _data(5, False)
+    schema = infer_schema(frame.assign(y=y), target="y")
+    X = schema.frame_to_matrix(frame)
+    pre = build_pipeline(schema, "hgb", seed=1).steps[0][1]
+    clf = HistGradientBoostingClassifier(
+        max_iter=30, max_leaf_nodes=leaves, min_samples_leaf=min_leaf, random_state=0
+    )
+    pipe = Pipeline([("pre", pre), ("clf", clf)]).fit(X, y)
+    compiled = compile_pipeline(pipe)
+    assert compiled is not None
+    assert compiled.clf.cleared.dtype == dtype  # type: ignore[union-attr]
+    holes = X.copy()
+    holes[np.random.default_rng(2).random(X.shape) < 0.3] = np.nan
+    for sample in (X, holes, holes[:1], holes[7:9]):
+        expected = pipe.predict_proba(sample)[:, 1]
+        assert np.array_equal(compiled.predict_proba(sample), expected)
+
+
+def test_a_forest_wider_than_64_leaves_is_left_to_scikit_learn() -> None:
+    frame, y = _data(6, False)
+    schema = infer_schema(frame.assign(y=y), target="y")
+    X = schema.frame_to_matrix(frame)
+    pre = build_pipeline(schema, "hgb", seed=1).steps[0][1]
+    clf = HistGradientBoostingClassifier(max_iter=3, max_leaf_nodes=80, min_samples_leaf=2)
+    pipe = Pipeline([("pre", pre), ("clf", clf)]).fit(X, y)
+    assert max(int(p[0].nodes["is_leaf"].sum()) for p in clf._predictors) > 64
+    assert compile_pipeline(pipe) is None
 
 
 def test_a_model_it_cannot_compile_or_that_differs_is_left_to_scikit_learn() -> None:
