@@ -95,21 +95,23 @@ def _start_clock() -> None:
 
 
 def _observe(response: Response) -> Response:
-    # The URL rule, never the raw path, keeps the label values bounded.
-    route = request.url_rule.rule if request.url_rule else "unmatched"
-    t0 = getattr(g, "t0", None)
+    # The URL rule, never the raw path, keeps the label values bounded. Each context proxy
+    # (`request`, `g`, `current_app`) is resolved once: every access through one costs
+    # about 1.5 us, and this runs on every request.
+    rule = request.url_rule
+    route = rule.rule if rule else "unmatched"
+    ctx = g._get_current_object()
+    metrics = current_service().metrics
+    t0 = getattr(ctx, "t0", None)
     if t0 is not None:
-        current_service().metrics.observe_request(
-            route, response.status_code, time.monotonic() - t0
-        )
+        metrics.observe_request(route, response.status_code, time.monotonic() - t0)
     if route == "/predict":
-        n = getattr(g, "n_records", 0)
+        n = getattr(ctx, "n_records", 0)
         status = response.status_code
         outcome = (
             "ok" if status == 200 else "invalid" if status in (400, 413, 415, 422) else "error"
         )
-        version = getattr(g, "model_version", None)
-        current_service().metrics.observe_predictions(version, n or 1, outcome)
+        metrics.observe_predictions(getattr(ctx, "model_version", None), n or 1, outcome)
     return response
 
 
