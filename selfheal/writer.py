@@ -396,22 +396,25 @@ class Writer(threading.Thread):
         now = db.iso(self._clock() if self._clock is not None else None)
         scored = time.monotonic()
         rows: list[tuple[Any, ...]] = []
+        version, threshold = model.version, model.threshold
+        probabilities = proba.tolist()  # Python floats, as float(proba[i]) gives
+        shadow_probabilities = shadow_proba.tolist() if shadow_proba is not None else None
         i = 0
         for job in group:
             results = []
             latency = round((scored - job.started) * 1000.0, 3)
+            role = job.role
             for rec in job.records:
-                p = float(proba[i])
+                p = probabilities[i]
                 pid = store.new_id()
-                pred = int(p >= model.threshold)
+                pred = int(p >= threshold)
                 features = store.dumps(rec.record)
                 oor = json.dumps(list(rec.out_of_range)) if rec.out_of_range else None
                 rows.append(
-                    (pid, now, model.version, job.role, None, features, p, pred)
-                    + (model.threshold, latency, oor)
+                    (pid, now, version, role, None, features, p, pred, threshold, latency, oor)
                 )
-                if shadow_proba is not None and shadow is not None:
-                    sp = float(shadow_proba[i])
+                if shadow_probabilities is not None and shadow is not None:
+                    sp = shadow_probabilities[i]
                     rows.append(
                         (store.new_id(), now, shadow.version, "shadow", pid, features, sp)
                         + (int(sp >= shadow.threshold), shadow.threshold, None, oor)
@@ -421,7 +424,7 @@ class Writer(threading.Thread):
                         "prediction_id": pid,
                         "probability": p,
                         "prediction": pred,
-                        "model_version": model.version,
+                        "model_version": version,
                         "out_of_range": list(rec.out_of_range),
                     }
                 )
