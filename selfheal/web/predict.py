@@ -12,13 +12,14 @@ bp = Blueprint("predict", __name__)
 @bp.post("/predict")
 def predict() -> Response:
     service = current_service()
+    ctx = g._get_current_object()  # one proxy lookup, not one per use
     data = body()
     model = model_or_503()
-    g.model_version = model.version
+    ctx.model_version = model.version
     records, batch = instances(data, "instances")
-    g.n_records = len(records)
+    ctx.n_records = len(records)
     valid = validate_many(model, records)
-    results = service.writer.predict(model, valid, started=g.t0)
+    results = service.writer.predict(model, valid, started=ctx.t0)
     if batch:
         return ok({"model_version": model.version, "predictions": results})
     return ok(results[0])
