@@ -18,6 +18,10 @@ from selfheal.home import Home, bootstrap
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# A running PostgreSQL cluster to share (tests/pgcluster.py, set by tools/mutation.py): read
+# before the SELFHEAL_* variables are removed below (Settings refuses unknown ones).
+PG_CLUSTER_ADDRESS = os.environ.get("SELFHEAL_TEST_PG_CLUSTER") or None
+
 # Keep a developer's own .env and SELFHEAL_* variables out of the tests.
 for _k in [k for k in os.environ if k.startswith("SELFHEAL_")]:
     del os.environ[_k]
@@ -61,10 +65,15 @@ BACKENDS = ("sqlite", "postgres")
 
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[object]:
-    """A PostgreSQL server of this session; skips where none can run (see pgcluster)."""
+    """A PostgreSQL server of this session; skips where none can run (see pgcluster). With
+    SELFHEAL_TEST_PG_CLUSTER set, the running cluster it names instead: no initdb, and it
+    is left running (its owner, e.g. tools/mutation.py, stops it)."""
     pytest.importorskip("psycopg", reason="the postgres extra is not installed")
     from tests.pgcluster import SKIP_REASON, Cluster, find_bin
 
+    if PG_CLUSTER_ADDRESS is not None:
+        yield Cluster.attach(PG_CLUSTER_ADDRESS)
+        return
     bindir = find_bin()
     if bindir is None:
         pytest.skip(SKIP_REASON)

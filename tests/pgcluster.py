@@ -5,12 +5,21 @@ initdb refuses to run as root, and CI runs as root: then the cluster belongs to 
 `postgres` system user and every server command runs through `runuser -u postgres --`.
 `find_bin()` is None where no PostgreSQL is installed (`.ci/run` installs Debian's
 `postgresql`); the fixtures then skip with that reason.
+
+One cluster can serve several pytest sessions: `tools/mutation.py` starts one for a whole
+mutation run and puts `Cluster.address()` into the environment variable `ENV_VAR`; conftest's
+`pg_cluster` then attaches to it (`Cluster.attach`) instead of running initdb, and leaves it
+running at the end of the session. Every test works in a database of its own
+(`create_database`, named after the process and a random suffix), so sessions that run at the
+same time on one cluster do not meet.
 """
 
 from __future__ import annotations
 
 import glob
+import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -18,6 +27,8 @@ import tempfile
 from pathlib import Path
 
 import psycopg
+
+ENV_VAR = "SELFHEAL_TEST_PG_CLUSTER"  # the address of a running cluster to attach to
 
 SKIP_REASON = (
     "no PostgreSQL server binaries (initdb, pg_ctl) on this machine: install Debian's "
@@ -59,8 +70,49 @@ class Cluster:
         self.data = self.base / "data"
         self.log = self.base / "server.log"
         self.port = _free_port()
+        self.host = "127.0.0.1"
+        self.user = "postgres"  # the superuser initdb creates (trust authentication)
         self.as_root = os.geteuid() == 0
+        self.external = False  # True when attached: started and stopped by someone else
         self._counter = 0
+
+    def address(self) -> str:
+        """What `attach` needs to use this running cluster from another process (JSON)."""
+        return json.dumps(
+            {
+                "host": self.host,
+                "port": self.port,
+                "user": self.user,
+                "bindir": str(self.bindir),
+                "base": str(self.base),
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def attach(cls, address: str) -> Cluster:
+        """The running cluster that `address()` described, checked to answer; its owner
+        stops it (`stop` is then refused)."""
+        info = json.loads(address)
+        self = cls.__new__(cls)
+        self.bindir = Path(info["bindir"])
+        self.base = Path(info["base"])
+        self.data = self.base / "data"
+        self.log = self.base / "server.log"
+        self.port = int(info["port"])
+        self.host = str(info["host"])
+        self.user = str(info["user"])
+        self.as_root = os.geteuid() == 0
+        self.external = True
+        self._counter = 0
+        try:
+            psycopg.connect(self.url(), connect_timeout=10).close()
+        except psycopg.Error as exc:
+            raise RuntimeError(
+                f"{ENV_VAR} names a PostgreSQL cluster at {self.host}:{self.port} that does "
+                f"not answer ({exc}); unset it to let the tests start their own"
+            ) from None
+        return self
 
     def _run(self, *args: str) -> None:
         prefix = ["runuser", "-u", "postgres", "--"] if self.as_root else []
@@ -126,12 +178,13 @@ class Cluster:
         )
 
     def url(self, name: str = "postgres") -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{name}"
 
     def create_database(self, template: str | None = None) -> str:
         """A new empty database (or a copy of `template`); returns its URL."""
         self._counter += 1
-        name = f"t{os.getpid()}_{self._counter}"
+        # unique across the sessions sharing an attached cluster (a process id can recur)
+        name = f"t{os.getpid()}_{self._counter}_{secrets.token_hex(4)}"
         with psycopg.connect(self.url(), autocommit=True) as conn:
             if template is None:
                 conn.execute(f'CREATE DATABASE "{name}"')
@@ -145,6 +198,8 @@ class Cluster:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def stop(self) -> None:
+        if self.external:
+            raise RuntimeError("an attached cluster is stopped by the process that started it")
         try:
             self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
         finally:

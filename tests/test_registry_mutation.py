@@ -75,9 +75,9 @@ SCORES = np.linspace(0.0, 1.0, 60)
 class Home:
     """A registry on tmp_path with its audit events collected."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, coordination: Any = None) -> None:
         self.events: list[dict[str, Any]] = []
-        self.reg = Registry(root, record_event=self.events.append)
+        self.reg = Registry(root, record_event=self.events.append, coordination=coordination)
 
     def register(self, **kw: Any) -> str:
         args: dict[str, Any] = {
@@ -1281,3 +1281,172 @@ def test_the_file_stamp_follows_each_pointer_file(home: Home) -> None:
     assert coordination.stamp() == (stat(reg.pointer_path), stat(reg.shadow_path))
     reg.set_shadow(None)
     assert coordination.stamp() == (stat(reg.pointer_path), None)
+
+
+# -- PgCoordination: the pointers and version numbers of a registry shared by several hosts ----
+# On the session's PostgreSQL cluster (conftest's pg_cluster; skipped where there is none), each
+# test in a migrated database of its own. No model is trained: the registry's small PIPE.
+@pytest.fixture
+def pg_db(pg_url: str) -> str:
+    from selfheal import db
+
+    db.open_db(pg_url).close()
+    return pg_url
+
+
+def pg_sessions(url: str) -> list[int]:
+    """The backend pids of the client sessions on `url`'s database, but those of these
+    probes (a probe's session may outlive its close by a moment)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True, application_name="selfheal-probe") as c:
+        rows = c.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND backend_type = 'client backend' AND application_name <> 'selfheal-probe'"
+            " ORDER BY pid"
+        ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def wait_for(condition: Any, timeout: float = 10.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
+def md5(text: str) -> str:
+    return hashlib.md5(text.encode("utf-8")).hexdigest()
+
+
+def test_pg_pointers_are_rows_written_as_sorted_json_replaced_and_deleted(pg_db: str) -> None:
+    import psycopg
+
+    from selfheal.registry import PgCoordination
+
+    coordination = PgCoordination(pg_db)
+    try:
+        assert coordination.url == pg_db
+        assert coordination.where("production") == "the registry_pointers row 'production'"
+        assert coordination.read("production") is None and coordination.read("shadow") is None
+        assert coordination.stamp() == ()
+        coordination.write("production", {"version": "v0002", "b": [1, 2.5], "a": "é"})
+        text = '{"a": "\\u00e9", "b": [1, 2.5], "version": "v0002"}'  # keys sorted, ASCII
+        assert coordination.read("production") == text
+        coordination.write("shadow", {"version": "v0003"})
+        assert coordination.stamp() == (
+            ("production", md5(text)),
+            ("shadow", md5('{"version": "v0003"}')),
+        )
+        coordination.write("production", {"version": "v0004"})  # the row is replaced
+        assert coordination.read("production") == '{"version": "v0004"}'
+        with pytest.raises(ValueError, match="not JSON compliant"):
+            coordination.write("shadow", {"version": "v0005", "auc": float("nan")})
+        assert coordination.read("shadow") == '{"version": "v0003"}'
+        coordination.delete("shadow")
+        assert coordination.read("shadow") is None
+        coordination.delete("shadow")  # deleting a missing row is a no-op
+        assert coordination.stamp() == (("production", md5('{"version": "v0004"}')),)
+        with psycopg.connect(pg_db, autocommit=True) as c:
+            rows = c.execute("SELECT name, data, updated_at FROM registry_pointers").fetchall()
+        assert [(r[0], r[1]) for r in rows] == [("production", '{"version": "v0004"}')]
+        assert ISO.match(rows[0][2])
+    finally:
+        coordination.close()
+
+
+def test_pg_version_numbers_pass_the_folders_and_every_name_allocated(pg_db: str) -> None:
+    import psycopg
+
+    from selfheal.registry import PgCoordination
+
+    coordination = PgCoordination(pg_db)
+    try:
+        assert coordination.allocate([]) == 1
+        assert coordination.allocate([]) == 2  # past the names allocated (by any host)
+        assert coordination.allocate(["v0001", "v0002", "v1234"]) == 1235  # past the folders
+        assert coordination.allocate(["v0007"]) == 1236
+        with psycopg.connect(pg_db, autocommit=True) as c:
+            rows = c.execute(
+                "SELECT version, created_at FROM registry_versions ORDER BY version"
+            ).fetchall()
+        assert [r[0] for r in rows] == ["v0001", "v0002", "v1235", "v1236"]
+        assert all(ISO.match(r[1]) for r in rows)
+    finally:
+        coordination.close()
+
+
+def test_pg_coordination_keeps_one_connection_and_replaces_it_once_broken(pg_db: str) -> None:
+    """One connection, opened at first use and kept; a connection the server ended is
+    replaced at the next use after it failed; close ends the session, and a later use
+    opens a new one."""
+    import psycopg
+
+    from selfheal.registry import PgCoordination
+
+    coordination = PgCoordination(pg_db)
+    coordination.close()  # before any use: nothing to close
+    wait_for(lambda: pg_sessions(pg_db) == [])  # the migration's session has ended
+    try:
+        coordination.write("production", {"version": "v0001"})
+        (first,) = pg_sessions(pg_db)
+        assert coordination.read("production") == '{"version": "v0001"}'
+        assert coordination.allocate([]) == 1 and len(coordination.stamp()) == 1
+        assert pg_sessions(pg_db) == [first]  # the same session all along
+        with psycopg.connect(pg_db, autocommit=True, application_name="selfheal-probe") as a:
+            a.execute("SELECT pg_terminate_backend(%s)", (first,))
+        wait_for(lambda: pg_sessions(pg_db) == [])
+        with pytest.raises(psycopg.OperationalError):  # a write is never sent twice
+            coordination.write("production", {"version": "v0002"})
+        assert coordination.read("production") == '{"version": "v0001"}'
+        (second,) = pg_sessions(pg_db)
+        assert second != first
+        coordination.close()
+        wait_for(lambda: pg_sessions(pg_db) == [])
+        assert coordination.read("production") == '{"version": "v0001"}'
+        assert len(pg_sessions(pg_db)) == 1
+    finally:
+        coordination.close()
+    wait_for(lambda: pg_sessions(pg_db) == [])
+
+
+def test_a_registry_on_pg_coordination_keeps_its_pointers_in_the_database(
+    pg_db: str, tmp_path: Path
+) -> None:
+    from selfheal.registry import PgCoordination
+
+    home = Home(tmp_path / "registry", PgCoordination(pg_db))
+    reg = home.reg
+    try:
+        v1, v2 = home.register(), home.register()
+        assert (v1, v2) == ("v0001", "v0002")
+        stamp = reg.coordination.stamp()
+        reg.promote(v1, actor="alice")
+        assert reg.production() == "v0001" and not reg.pointer_path.exists()
+        reg.set_shadow(v2)
+        assert reg.shadow() == "v0002" and not reg.shadow_path.exists()
+        assert [name for name, _ in reg.coordination.stamp()] == ["production", "shadow"]
+        assert reg.coordination.stamp() != stamp
+        reg.promote(v2)
+        assert pointer_without_time(reg) == {
+            "version": "v0002",
+            "previous": "v0001",
+            "reason": "promoted by cli",
+            "actor": "cli",
+            "history": ["v0001"],
+            "served": ["v0001", "v0002"],
+        }
+        reg.set_shadow(None)
+        assert reg.shadow() is None
+        assert [e["event"] for e in home.events] == [
+            "registered",
+            "registered",
+            "promoted",
+            "shadow_started",
+            "promoted",
+            "shadow_stopped",
+        ]
+    finally:
+        reg.coordination.close()

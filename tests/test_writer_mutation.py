@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+import sklearn
 from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from selfheal import db, store
 from selfheal.errors import ConflictError, NoModelError, UnavailableError, cli
@@ -32,6 +34,7 @@ from selfheal.writer import (
     CHECKPOINT_WAIT_MS,
     IDLE_CHECKPOINT_SECONDS,
     MAX_ROWS_PER_BATCH,
+    Done,
     Writer,
     WriterStats,
 )
@@ -856,3 +859,454 @@ def test_a_failing_checkpoint_is_counted_and_logged_and_the_writer_goes_on(
         ("bound", "ok"): 1,
     }
     assert db.wal_size(db_path) == 0
+
+
+# -- Done: the one-shot signal each job's caller waits on ----------------------------------------
+def test_done_is_a_one_shot_signal_that_wakes_every_waiter() -> None:
+    done = Done()
+    assert done.is_set() is False
+    assert done.wait(0) is False
+    t0 = time.monotonic()
+    assert done.wait(0.05) is False
+    assert time.monotonic() - t0 >= 0.04
+    woke: list[tuple[str, bool]] = []
+
+    def waiter(name: str, *args: float | None) -> None:
+        woke.append((name, done.wait(*args)))
+
+    threads = [
+        threading.Thread(target=waiter, args=args, daemon=True)
+        for args in (("no timeout",), ("None", None), ("30 s", 30.0))
+    ]
+    for t in threads:
+        t.start()
+    # A wait without a limit is still waiting after more than a second (and all three are
+    # blocked on the lock by then: no event can say that they are); each must then pass
+    # the lock on to the next.
+    threads[0].join(1.1)
+    assert woke == [] and done.is_set() is False
+    assert all(t.is_alive() for t in threads)
+    done.set()
+    for t in threads:
+        t.join(5)
+        assert not t.is_alive()
+    assert sorted(woke) == [("30 s", True), ("None", True), ("no timeout", True)]
+    assert done.is_set() is True
+    assert (done.wait(0), done.wait(), done.wait(0.01)) == (True, True, True)
+    done.set()  # a second set changes nothing (the lock is not released twice)
+    assert done.is_set() is True and done.wait(0) is True
+
+
+# -- batches: the exact cut and the optional wait ------------------------------------------------
+def test_a_batch_of_exactly_4096_rows_takes_no_further_job(
+    make_writer: Callable[..., Writer], db_path: Path
+) -> None:
+    seen: list[int] = []
+    h = Held(make_writer(on_batch=lambda n, ms: seen.append(n)))
+    h.hold()
+    m = model("v0001")
+    rec = records((0.1, 0.1))[0]
+    h.submit("one", lambda: w_predict(h.writer, m, [rec] * 2048), queued=2048)
+    h.submit("two", lambda: w_predict(h.writer, m, [rec] * 2048), queued=4096)
+    h.submit("three", lambda: w_predict(h.writer, m, [rec] * 3), queued=4099)
+    h.release()
+    assert seen == [0, 4096, 3]  # at 4096 rows the batch is full: the third job waits
+    assert (h.outcomes["one"], h.outcomes["two"], h.outcomes["three"]) == (2048, 2048, 3)
+    assert h.writer.stats.batches == 3 and h.writer.stats.last_batch_rows == 3
+
+
+def test_max_wait_holds_a_lone_job_for_the_whole_wait(
+    make_writer: Callable[..., Writer],
+) -> None:
+    """A wait of exactly 1 s (the bound of `max_wait > 0`'s neighbours): one job, far from
+    4,096 rows, is taken only once the full second has passed."""
+    w = make_writer(max_wait_ms=1000)
+    t0 = time.monotonic()
+    assert w.write(lambda c: "waited") == "waited"
+    assert 1.0 <= time.monotonic() - t0 < FAIL_FAST
+    assert w.stats.batches == 1
+
+
+# -- the writer thread's settings ----------------------------------------------------------------
+def pools() -> dict[str, list[int]]:
+    """num_threads of each loaded thread pool library, by user_api (threadpoolctl)."""
+    out: dict[str, list[int]] = {}
+    for info in threadpool_info():
+        out.setdefault(info["user_api"], []).append(info["num_threads"])
+    return out
+
+
+def test_the_writer_thread_alone_scores_with_one_openmp_thread(
+    make_writer: Callable[..., Writer],
+) -> None:
+    """OpenMP's thread count is a per-thread setting: the writer limits its own to 1 and
+    leaves BLAS (a process-wide count, set to 2 here so that a limit of 1 shows) and every
+    other thread alone."""
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = pools()
+        assert before["openmp"] and before["blas"] and set(before["blas"]) == {2}
+        w = make_writer()
+        inside = w.write(lambda c: pools())
+        plain: list[dict[str, list[int]]] = []
+        t = threading.Thread(target=lambda: plain.append(pools()))
+        t.start()
+        t.join(10)
+        assert inside["openmp"] == [1] * len(before["openmp"])
+        assert inside["blas"] == before["blas"]
+        assert pools() == before  # this thread's own limits are unchanged
+        # A new thread has OpenMP's default: this machine's core count, unless
+        # OMP_NUM_THREADS says otherwise (then the limit of 1 may not show here).
+        assert plain[0]["blas"] == before["blas"]
+        # Another thread keeps OpenMP's default (the cores, or OMP_NUM_THREADS), as this one
+        # does; the writer's limit of 1 shows wherever that default is above 1 (here: 2).
+        assert plain[0]["openmp"] == before["openmp"]
+
+
+@pytest.mark.parametrize(
+    ("kw", "expected"),
+    [
+        ({}, (2, db.DEFAULT_WAL_LIMIT)),
+        ({"sync": "normal", "wal_max_bytes": 123_456}, (1, 123_456)),
+    ],
+    ids=["defaults", "normal-and-a-bound"],
+)
+def test_the_writer_connection_takes_its_sync_and_its_wal_bound(
+    make_writer: Callable[..., Writer], kw: dict[str, Any], expected: tuple[int, int]
+) -> None:
+    w = make_writer(idle_checkpoint_seconds=3600, **kw)
+
+    def pragmas(c: sqlite3.Connection) -> tuple[int, int]:
+        sync = c.execute("PRAGMA synchronous").fetchone()[0]
+        return sync, c.execute("PRAGMA journal_size_limit").fetchone()[0]
+
+    assert w.write(pragmas) == expected
+
+
+class RecordingWriter(Writer):
+    """The real Writer; records the wait each call passes on, then waits so."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.waits: list[float] = []
+        self.joins: list[float | None] = []
+
+    def _submit(self, job: Any, rows: int, timeout: float) -> Any:
+        self.waits.append(timeout)
+        return super()._submit(job, rows, timeout)
+
+    def join(self, timeout: float | None = None) -> None:
+        self.joins.append(timeout)
+        super().join(timeout)
+
+
+def test_a_call_waits_30_s_and_stop_10_s_by_default(db_path: Path) -> None:
+    w = RecordingWriter(db_path, clock=lambda: NOW)
+    w.start()
+    try:
+        assert w.write(lambda c: 1) == 1
+        assert len(w.predict(model("v0001"), records((0.1, 0.1)))) == 1
+    finally:
+        w.stop()
+    assert w.waits == [30.0, 30.0] and w.joins == [10.0]
+    assert not w.is_alive()
+
+
+# -- one batch: what is measured, observed and logged ------------------------------------------
+class StoppedClock:
+    """A `time` for selfheal.writer: `monotonic()` stands still until the test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_commit_ms_is_the_transaction_s_time_in_milliseconds(
+    make_writer: Callable[..., Writer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import selfheal.writer
+
+    clock = StoppedClock()
+    monkeypatch.setattr(selfheal.writer, "time", clock)
+    seen: list[tuple[int, float]] = []
+    w = make_writer(on_batch=lambda n, ms: seen.append((n, ms)), idle_checkpoint_seconds=3600)
+
+    def takes_a_quarter_second(c: sqlite3.Connection) -> str:
+        clock.now += 0.25  # time passes inside the transaction, from BEGIN to COMMIT
+        return "done"
+
+    assert w.write(takes_a_quarter_second) == "done"
+    assert w.stats.last_commit_ms == 250.0
+    assert (w.stats.batches, w.stats.commits, w.stats.rows, w.stats.last_batch_rows) == (1, 1, 0, 0)
+    wait_until(lambda: len(seen) == 1)
+    assert seen == [(0, 250.0)]
+
+
+def test_a_failed_commit_is_not_observed(
+    make_writer: Callable[..., Writer], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="selfheal.writer")
+    seen: list[tuple[Any, ...]] = []
+    w = make_writer(on_batch=lambda *args: seen.append(args), idle_checkpoint_seconds=3600)
+
+    def ends_the_transaction(c: sqlite3.Connection) -> None:
+        c.execute("ROLLBACK")
+
+    with pytest.raises(UnavailableError, match="no such savepoint"):
+        w.write(ends_the_transaction)
+    assert w.stats.last_error == "OperationalError: no such savepoint: job0"
+    assert w.write(lambda c: 3) == 3
+    assert w.stats.last_error is None and w.stats.failures == 1
+    after_commits(w)
+    wait_until(lambda: len(seen) >= 2)  # an observer runs after its waiters wake
+    assert [len(args) for args in seen] == [2, 2] and [args[0] for args in seen] == [0, 0]
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("ERROR", "group commit of 1 job(s) failed: no such savepoint: job0")
+    ]
+
+
+def test_a_refusal_is_not_logged_and_an_unexpected_failure_is(
+    make_writer: Callable[..., Writer], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="selfheal.writer")
+    w = make_writer()
+    refusal = ConflictError("already there", code="dup")
+
+    def refused(c: sqlite3.Connection) -> None:
+        raise refusal
+
+    with pytest.raises(ConflictError) as err:
+        w.write(refused)
+    assert err.value is refusal and caplog.records == []
+
+    def broken(c: sqlite3.Connection) -> None:
+        raise ValueError("boom")
+
+    with pytest.raises(UnavailableError, match="database write failed: boom"):
+        w.write(broken)
+    logged = [(r.levelname, r.getMessage(), r.exc_info) for r in caplog.records]
+    assert len(logged) == 1 and logged[0][:2] == ("ERROR", "write job failed")
+    assert logged[0][2] is not None and isinstance(logged[0][2][1], ValueError)
+
+
+def test_a_batch_of_write_jobs_alone_never_asks_for_the_shadow_model(
+    make_writer: Callable[..., Writer], db_path: Path
+) -> None:
+    asked: list[int] = []
+    shadow = model("v0002", seed=5, flip=True)
+
+    def provider() -> LoadedModel:
+        asked.append(1)
+        return shadow
+
+    w = make_writer(shadow=provider)
+    assert w.write(lambda c: 1) == 1
+    assert asked == []
+    w.predict(model("v0001"), records((0.1, 0.1)))
+    assert asked == [1]
+    assert [r["role"] for r in rows(db_path)] == ["production", "shadow"]
+
+
+class ConfigProbe:
+    """A model that answers 0.25 for every row and records scikit-learn's settings of the
+    thread that calls it."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[bool, bool]] = []
+
+    def predict_proba(self, X: Any) -> Any:
+        config = sklearn.get_config()
+        self.seen.append((config["assume_finite"], config["skip_parameter_validation"]))
+        return np.column_stack([np.full(len(X), 0.75), np.full(len(X), 0.25)])
+
+
+def test_scoring_skips_scikit_learn_s_checks_of_validated_records(
+    make_writer: Callable[..., Writer],
+) -> None:
+    """Records were validated against the schema, so scoring runs with scikit-learn's
+    finiteness and parameter checks off: for this call only, the writer thread's own
+    settings stay the defaults."""
+    probe = ConfigProbe()
+    m = LoadedModel(version="v0001", pipeline=probe, schema=SCHEMA, threshold=0.5, meta={})
+    w = make_writer()
+    results = w.predict(m, records((0.1, None), (0.2, 0.3)))
+    assert [r["probability"] for r in results] == [0.25, 0.25]
+    assert probe.seen == [(True, True)]
+
+    def settings(c: sqlite3.Connection) -> tuple[bool, bool]:
+        config = sklearn.get_config()
+        return config["assume_finite"], config["skip_parameter_validation"]
+
+    assert w.write(settings) == (False, False)
+
+
+# -- the WAL bound: exact retry distance and the wait logged --------------------------------------
+def test_after_a_busy_checkpoint_no_try_before_a_quarter_of_the_bound_more(
+    make_writer: Callable[..., Writer], db_path: Path
+) -> None:
+    """With a 400,000-byte bound the next try waits for 100,000 bytes more: a commit that
+    adds about 90,000 (more than a fifth of the bound, less than a quarter) tries nothing."""
+    w = make_writer(wal_max_bytes=400_000, idle_checkpoint_seconds=3600)
+    w.write(lambda c: c.execute("CREATE TABLE pad (x BLOB)"))
+    reader = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM model_events").fetchone()  # holds a snapshot
+        w.write(lambda c: c.execute("INSERT INTO pad VALUES (zeroblob(450000))"))
+        after_commits(w)
+        first = db.wal_size(db_path)
+        assert first > 400_000 and w.stats.checkpoints[("bound", "busy")] == 1
+        w.write(lambda c: c.execute("INSERT INTO pad VALUES (zeroblob(76000))"))
+        after_commits(w)
+        grown = db.wal_size(db_path) - first
+        assert 400_000 // 5 < grown <= 400_000 // 4
+        assert w.stats.checkpoints[("bound", "busy")] == 1
+        assert sum(w.stats.checkpoints.values()) == 1
+    finally:
+        reader.execute("COMMIT")
+        reader.close()
+
+
+class Ticks:
+    """A `time` for selfheal.db: each `monotonic()` reading is 0.75 s after the one before,
+    so every checkpoint measures exactly 0.75 s."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def monotonic(self) -> float:
+        self.n += 1
+        return 1000.0 + 0.75 * self.n
+
+
+def test_a_busy_checkpoint_logs_the_wait_it_measured_in_milliseconds(
+    make_writer: Callable[..., Writer],
+    db_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    caplog.set_level(logging.INFO, logger="selfheal.writer")
+    monkeypatch.setattr(db, "time", Ticks())
+    w = make_writer(wal_max_bytes=1, idle_checkpoint_seconds=3600)
+    w.write(lambda c: store.insert_event(c, {"event": "a"}))
+    after_commits(w)
+    assert w.stats.checkpoints[("bound", "ok")] == 1 and w.stats.last_checkpoint_ms == 750.0
+    reader = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM model_events").fetchone()  # holds a snapshot
+        w.write(lambda c: store.insert_event(c, {"event": "b"}))
+        after_commits(w)
+    finally:
+        reader.execute("COMMIT")
+        reader.close()
+    assert w.stats.checkpoints[("bound", "busy")] == 1 and w.stats.last_checkpoint_ms == 750.0
+    (record,) = caplog.records
+    assert record.levelname == "WARNING"
+    assert re.fullmatch(
+        r"bound checkpoint busy: a reader held the log for 750 ms \([1-9]\d* frames\)",
+        record.getMessage(),
+    )
+
+
+# -- PostgreSQL: a connection the server ended is replaced (conftest's pg_cluster) ------------
+@pytest.fixture
+def make_pg_writer(pg_url: str) -> Iterator[Callable[..., Writer]]:
+    """Writers on a new, empty database of the session's PostgreSQL cluster."""
+    made: list[Writer] = []
+
+    def make(**kw: Any) -> Writer:
+        kw.setdefault("clock", lambda: NOW)
+        kw.setdefault("idle_checkpoint_seconds", 3600)
+        w = FailFastWriter(pg_url, **kw)
+        w.start()
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w.stop()
+
+
+def backend_pid(c: Any) -> int:
+    return int(c.execute("SELECT pg_backend_pid()").fetchone()[0])
+
+
+def synchronous_commit(c: Any) -> str:
+    return str(c.execute("SHOW synchronous_commit").fetchone()[0])
+
+
+def test_a_writer_whose_postgres_session_ended_reconnects_with_its_settings(
+    make_pg_writer: Callable[..., Writer], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server ends the writer's session inside a batch: that batch fails, the writer
+    opens a new connection at once (with its SELFHEAL_SYNC), and the next call succeeds."""
+    caplog.set_level(logging.INFO, logger="selfheal.writer")
+    w = make_pg_writer(sync="normal")
+    first = w.write(backend_pid)
+    assert w.write(synchronous_commit) == "off"
+
+    def ends_its_session(c: Any) -> None:
+        c.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+    with pytest.raises(UnavailableError) as err:
+        w.write(ends_its_session)
+    assert (err.value.code, err.value.message) == (
+        "database_unavailable",
+        "the database is unavailable (the connection is closed); nothing was logged, retry",
+    )
+    assert w.stats.failures == 1
+    assert w.stats.last_error == "OperationalError: the connection is closed"
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("ERROR", "group commit of 1 job(s) failed: the connection is closed"),
+        ("WARNING", "the writer reconnected to the database"),
+    ]
+    second = w.write(backend_pid)
+    assert second != first
+    assert w.write(synchronous_commit) == "off"
+    assert w.stats.failures == 1 and w.stats.last_error is None and w.healthy
+
+
+def test_a_writer_that_cannot_reconnect_yet_tries_again_after_the_next_failure(
+    make_pg_writer: Callable[..., Writer],
+    pg_cluster: Any,
+    pg_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The writer's database is dropped under it (its session ends with it): the
+    reconnection fails and is logged; the next batch fails too and reconnects, once the
+    database is back."""
+    import psycopg
+
+    caplog.set_level(logging.INFO, logger="selfheal.writer")
+    w = make_pg_writer()
+    first = w.write(backend_pid)
+    name = pg_url.rsplit("/", 1)[1]
+
+    def drops_its_database(c: Any) -> None:
+        with psycopg.connect(pg_cluster.url(), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+    with pytest.raises(UnavailableError, match=r"^the database is unavailable \(the connection"):
+        w.write(drops_its_database)
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert logged[0] == ("ERROR", "group commit of 1 job(s) failed: the connection is closed")
+    assert logged[1][0] == "ERROR" and len(logged) == 2
+    prefix = f"the writer could not reconnect: cannot connect to PostgreSQL at {pg_url} ("
+    assert logged[1][1].startswith(prefix)
+    assert f'database "{name}" does not exist' in logged[1][1]
+    assert logged[1][1].endswith(
+        "; check SELFHEAL_DATABASE_URL (user, host, port, database name) and that the server runs"
+    )
+    with psycopg.connect(pg_cluster.url(), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    caplog.clear()
+    with pytest.raises(UnavailableError, match="the connection is closed"):
+        w.write(backend_pid)  # the broken connection is still the writer's
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("ERROR", "group commit of 1 job(s) failed: the connection is closed"),
+        ("WARNING", "the writer reconnected to the database"),
+    ]
+    assert w.write(backend_pid) != first
+    assert w.write(synchronous_commit) == "on" and w.stats.failures == 2

@@ -13,6 +13,19 @@ reason, in tools/mutation_equivalents/<module>.txt (every .txt there is read); a
 mutant that is no longer a survivor is reported as stale. Not part of `make test`: one
 module takes minutes.
 
+PostgreSQL: the selections of the modules in PG_MODULES (writer, registry) hold tests that
+need a real cluster (`_reconnect_if_broken`, `PgCoordination`). mutmut starts a new pytest
+session for every mutant, and conftest's session fixture `pg_cluster` would run initdb in
+each. So a run that includes such a module starts ONE cluster (tests/pgcluster.py) first,
+passes its address (host, port, superuser, binaries and data folder, as JSON) to mutmut and
+its pytest sessions in the environment variable SELFHEAL_TEST_PG_CLUSTER, and stops it when
+the run ends (also on an error or Ctrl-C). With that variable set, `pg_cluster` attaches to
+the running cluster instead of starting one and leaves it running; every test works in a
+database of its own, so mutants run in parallel (--jobs) do not meet. Without PostgreSQL
+binaries (or psycopg) the run goes on without a cluster, says so, and those tests skip: their
+mutants then count as not killed (as they do when the cluster fails to start). Tests that
+restart or stop the cluster are kept out of the selections.
+
 Usage: python tools/mutation.py [MODULE ...] [--jobs N]   (default: every module below)
 """
 
@@ -27,6 +40,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "build" / "mutation"
@@ -57,9 +71,18 @@ MODULES: dict[str, list[str]] = {
         "tests/test_boundaries_storage.py::test_schema_accepts_a_value_equal_to_a_hard_bound",
         "tests/test_boundaries_storage.py::test_schema_refuses_a_value_just_beyond_a_hard_bound",
     ],
+    # Both files hold PostgreSQL tests (conftest's pg_url: a database of their own, no model
+    # trained): PgCoordination, and the writer's reconnection after the server ended its
+    # session. tests/test_postgres.py is not selected: each of its tests that reaches
+    # PgCoordination uses trained_home_any[postgres], whose session fixture
+    # _pg_trained_template bootstraps (trains) a model in every mutant's session, and the
+    # only one that reaches _reconnect_if_broken restarts the cluster the mutants share.
     "registry": ["tests/test_registry_mutation.py"],
     "writer": ["tests/test_writer_mutation.py"],
 }
+# Modules whose selection needs a PostgreSQL cluster: one is shared by the whole run.
+PG_MODULES = frozenset({"writer", "registry"})
+PG_ENV = "SELFHEAL_TEST_PG_CLUSTER"  # tests/pgcluster.py's ENV_VAR, read by tests/conftest.py
 
 # mutmut's exit-code meaning (mutmut.stats.status_by_exit_code), reduced to what we count
 KILLED = {1, 3, -24, 24, 152, 255, 36, -11, -9}  # failed tests, timeouts and crashes
@@ -113,17 +136,57 @@ def prepare(module: str, tests: list[str]) -> Path:
     return where
 
 
-def run(module: str, jobs: int, accepted: dict[str, str]) -> dict[str, object]:
+PG_NOTE = (
+    "the PostgreSQL tests of " + ", ".join(sorted(PG_MODULES)) + " skip, and the mutants only "
+    "they reach (PgCoordination, Writer._reconnect_if_broken) count as not killed"
+)
+
+
+def start_cluster() -> Any | None:
+    """One PostgreSQL cluster for the whole run (tests/pgcluster.py), or None with a note
+    where none can run here. The caller stops it (`Cluster.stop`)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    try:
+        from tests.pgcluster import SKIP_REASON, Cluster, find_bin
+    except ImportError as exc:  # psycopg (the postgres extra) is missing
+        print(f"note: no PostgreSQL cluster for the mutation run ({exc}); {PG_NOTE}")
+        return None
+    bindir = find_bin()
+    if bindir is None:
+        print(f"note: {SKIP_REASON}; {PG_NOTE}")
+        return None
+    cluster = Cluster(bindir)
+    try:
+        cluster.start()
+    except RuntimeError as exc:  # initdb or pg_ctl failed: see the message
+        try:
+            cluster.stop()  # a server that came up after all; the folder goes in any case
+        except RuntimeError:
+            pass
+        print(f"note: the PostgreSQL cluster did not start ({exc}); {PG_NOTE}")
+        return None
+    print(f"PostgreSQL cluster for the run: {cluster.url()} (data in {cluster.base})")
+    return cluster
+
+
+def run(
+    module: str, jobs: int, accepted: dict[str, str], cluster: Any | None = None
+) -> dict[str, object]:
     where = prepare(module, MODULES[module])
     t0 = time.monotonic()
     log = where / "mutmut.log"
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    env.pop(PG_ENV, None)
+    if cluster is not None and module in PG_MODULES:
+        env[PG_ENV] = cluster.address()
     with log.open("w") as fh:
         code = subprocess.call(
             [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs)],
             cwd=where,
             stdout=fh,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"},
+            env=env,
         )
     metas = [where / "mutants" / f"{path}.meta" for path in sources(module)]
     if code != 0 or not any(meta.is_file() for meta in metas):
@@ -175,7 +238,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown module(s) {unknown}; choose from {', '.join(MODULES)}")
     accepted = equivalents()
-    results = [run(m, args.jobs, accepted) for m in (args.modules or list(MODULES))]
+    modules = args.modules or list(MODULES)
+    cluster = start_cluster() if PG_MODULES.intersection(modules) else None
+    try:
+        results = [run(m, args.jobs, accepted, cluster) for m in modules]
+    finally:
+        if cluster is not None:
+            cluster.stop()
     print(f"{'module':<10} {'mutants':>7} {'killed':>7} {'survived':>8} {'equiv':>6} {'score':>7}")
     for r in results:
         print(
