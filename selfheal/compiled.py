@@ -72,10 +72,10 @@ class _Numeric:
 @dataclass(frozen=True)
 class _Forest:
     """Every split of a binary HistGradientBoostingClassifier in flat arrays, grouped by
-    tree (tree t's splits start at `starts[t]`, a sentinel first), with QuickScorer's masks:
-    `mask[k]` has a 0 bit for each leaf in split k's left subtree, leaves numbered left to
-    right within their tree. `value` holds the leaf values in that order (tree t's start at
-    `leaf_start[t]`)."""
+    tree (tree t's splits start at `starts[t]`, a sentinel first). `cleared[k]` has a 1 bit
+    for each leaf in split k's left subtree, leaves numbered left to right within their tree
+    (QuickScorer's mask is its complement). `value` holds the leaf values in that order
+    (tree t's start at `leaf_start[t]`)."""
 
     starts: np.ndarray  # (trees,) intp
     feature: np.ndarray  # (splits,) intp
