@@ -276,7 +276,8 @@ class Writer(threading.Thread):
 
     def _reconnect_if_broken(self) -> None:
         """PostgreSQL: a connection the server closed (a restart, a failover) stays broken;
-        open a new one so that the next batch can commit. SQLite files do not break so."""
+        open a new one so that the next batch can commit. Called after a failed batch and
+        before each batch. SQLite files do not break so."""
         conn = self._conn
         if conn is None or getattr(conn, "usable", True):
             return
@@ -433,6 +434,9 @@ class Writer(threading.Thread):
         return rows
 
     def _process(self, jobs: list[_Job]) -> None:
+        # A connection left broken by an outage (its reconnection failed then) is replaced
+        # before this batch, so that the first batch after the server is back commits.
+        self._reconnect_if_broken()
         assert self._conn is not None
         conn = self._conn
         committed: tuple[int, float] | None = None
