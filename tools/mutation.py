@@ -58,6 +58,7 @@ MODULES: dict[str, list[str]] = {
         "tests/test_binary_metrics.py",
         "tests/test_gates.py",
         "tests/test_performance.py",
+        "tests/test_binary_metrics_mutation.py",
     ],
     "drift": ["tests/test_drift.py", "tests/test_boundaries_verdicts.py"],
     "stats": ["tests/test_stats.py", "tests/test_stats_mutation.py"],
