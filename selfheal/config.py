@@ -530,7 +530,7 @@ def database_url_problem(value: str) -> str | None:
         parts = urlsplit(value)
         port = parts.port
     except ValueError:
-        return "its port is not a number from 1 to 65535"
+        port = 0  # not a number, or out of range
     if port == 0:
         return "its port is not a number from 1 to 65535"
     if parts.path in ("", "/"):
